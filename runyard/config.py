@@ -1,0 +1,185 @@
+"""Every environment variable runyard reads, declared once, and the client settings object.
+
+Each variable is read as ``RUNYARD_<NAME>`` first and ``MLFLOW_<NAME>`` second, so an MLflow user's
+environment keeps working unchanged. ``docs/environment.md`` is generated from this table (see
+``python -m runyard.config``) and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["ENV", "EnvVar", "Settings", "env_table_markdown"]
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+_FALSE = {"0", "false", "no", "off", "n", ""}
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class EnvVar(Generic[T]):
+    """An environment variable: ``RUNYARD_<name>`` with ``MLFLOW_<name>`` as a fallback."""
+
+    name: str
+    default: T
+    parse: Callable[[str], T]
+    doc: str
+    mlflow_fallback: bool = True
+
+    @property
+    def runyard_name(self) -> str:
+        """The preferred spelling, ``RUNYARD_<NAME>``."""
+        return f"RUNYARD_{self.name}"
+
+    @property
+    def mlflow_name(self) -> str:
+        """MLflow's spelling, ``MLFLOW_<NAME>``, honoured when the RUNYARD_ one is unset."""
+        return f"MLFLOW_{self.name}"
+
+    def raw(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The text set in the environment, or None."""
+        env = os.environ if environ is None else environ
+        value = env.get(self.runyard_name)
+        if value is None and self.mlflow_fallback:
+            value = env.get(self.mlflow_name)
+        return value
+
+    def get(self, environ: Mapping[str, str] | None = None) -> T:
+        """The parsed value, or the default when unset or empty."""
+        raw = self.raw(environ)
+        if raw is None or raw == "":
+            return self.default
+        try:
+            return self.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{self.runyard_name}/{self.mlflow_name}: {exc}") from None
+
+    def is_set(self, environ: Mapping[str, str] | None = None) -> bool:
+        """True when either spelling is set to a non-empty value."""
+        return bool(self.raw(environ))
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+def _opt_str(raw: str) -> str | None:
+    return raw
+
+
+class ENV:
+    """The registry of environment variables (see ``docs/environment.md``)."""
+
+    TRACKING_URI: EnvVar[str | None] = EnvVar(
+        "TRACKING_URI", None, _opt_str, "Tracking store URI (default: sqlite:///runyard.db)."
+    )
+    REGISTRY_URI: EnvVar[str | None] = EnvVar(
+        "REGISTRY_URI", None, _opt_str, "Model registry store URI (default: the tracking URI)."
+    )
+    EXPERIMENT_NAME: EnvVar[str | None] = EnvVar(
+        "EXPERIMENT_NAME", None, _opt_str, "Experiment used by the fluent API when none is set."
+    )
+    EXPERIMENT_ID: EnvVar[str | None] = EnvVar(
+        "EXPERIMENT_ID", None, _opt_str, "Experiment id used by the fluent API when none is set."
+    )
+    RUN_ID: EnvVar[str | None] = EnvVar(
+        "RUN_ID", None, _opt_str, "start_run() with no arguments resumes this run."
+    )
+    ASYNC_LOGGING: EnvVar[bool] = EnvVar(
+        "ASYNC_LOGGING",
+        True,
+        _parse_bool,
+        "Write logged values in the background in batches; false makes every call synchronous.",
+        mlflow_fallback=False,
+    )
+    ASYNC_FLUSH_INTERVAL: EnvVar[float] = EnvVar(
+        "ASYNC_FLUSH_INTERVAL",
+        0.2,
+        float,
+        "Seconds between background writes of queued values.",
+        mlflow_fallback=False,
+    )
+    TRUNCATE_LONG_VALUES: EnvVar[bool] = EnvVar(
+        "TRUNCATE_LONG_VALUES",
+        True,
+        _parse_bool,
+        "Truncate over-long param (6000) and tag (8000) values instead of raising.",
+    )
+    ARTIFACT_ROOT: EnvVar[str | None] = EnvVar(
+        "DEFAULT_ARTIFACT_ROOT",
+        None,
+        _opt_str,
+        "Artifact root for new experiments (default: ./runyard-artifacts beside the store).",
+    )
+    RUN_CONTEXT: EnvVar[str | None] = EnvVar(
+        "RUN_CONTEXT", None, _opt_str, "JSON object of extra tags set on every new run."
+    )
+    SQLITE_BUSY_TIMEOUT: EnvVar[float] = EnvVar(
+        "SQLITE_BUSY_TIMEOUT",
+        30.0,
+        float,
+        "Seconds a SQLite writer waits for another process's lock.",
+        mlflow_fallback=False,
+    )
+
+    @classmethod
+    def all(cls) -> list[EnvVar[object]]:
+        """Every declared variable, in declaration order."""
+        return [v for v in vars(cls).values() if isinstance(v, EnvVar)]
+
+
+def default_tracking_uri() -> str:
+    """``sqlite:///runyard.db`` in the working directory: zero set-up."""
+    return "sqlite:///runyard.db"
+
+
+@dataclass
+class Settings:
+    """Client-side settings, resolved once from the environment and passed around."""
+
+    tracking_uri: str = field(default_factory=default_tracking_uri)
+    async_logging: bool = True
+    flush_interval: float = 0.2
+    truncate_long_values: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``RUNYARD_*`` / ``MLFLOW_*`` variables."""
+        return cls(
+            tracking_uri=ENV.TRACKING_URI.get(environ) or default_tracking_uri(),
+            async_logging=ENV.ASYNC_LOGGING.get(environ),
+            flush_interval=ENV.ASYNC_FLUSH_INTERVAL.get(environ),
+            truncate_long_values=ENV.TRUNCATE_LONG_VALUES.get(environ),
+        )
+
+
+def env_table_markdown() -> str:
+    """The Markdown table of every variable, as in ``docs/environment.md``."""
+    lines = [
+        "| Variable | MLflow fallback | Default | Meaning |",
+        "|---|---|---|---|",
+    ]
+    for var in ENV.all():
+        fallback = f"`{var.mlflow_name}`" if var.mlflow_fallback else "—"
+        default = "unset" if var.default is None else f"`{var.default}`"
+        lines.append(f"| `{var.runyard_name}` | {fallback} | {default} | {var.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation generator
+    import sys
+
+    sys.stdout.write(env_table_markdown())

@@ -1,0 +1,28 @@
+"""Experiments and their tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Experiment", "ExperimentTag"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentTag:
+    """A key/value tag on an experiment (value up to 20,000 characters)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named group of runs. ``experiment_id`` is a decimal integer as a string."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None

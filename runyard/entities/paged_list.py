@@ -1,0 +1,18 @@
+"""A page of results with the token for the next page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+__all__ = ["PagedList"]
+
+T = TypeVar("T")
+
+
+class PagedList(list[T]):
+    """A list of results; ``token`` is the opaque next-page token, or None on the last page."""
+
+    def __init__(self, items: Iterable[T], token: str | None) -> None:
+        super().__init__(items)
+        self.token = token

@@ -1,0 +1,1 @@
+"""Stores: tracking metadata (SQL, REST) and artifacts."""

@@ -1,0 +1,152 @@
+"""The tracking store interface: narrow, batch-first, implemented by SQL (and later REST).
+
+Business rules that depend on the client (system tags, run names from the environment, fluent
+state) live in ``runyard.tracking``; the store enforces what the data must always satisfy:
+existence, lifecycle, immutability of params, uniqueness of names, validation limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from runyard.entities import (
+    DatasetInput,
+    Experiment,
+    ExperimentTag,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunTag,
+    ViewType,
+)
+
+__all__ = ["SEARCH_MAX_RESULTS_DEFAULT", "SEARCH_MAX_RESULTS_THRESHOLD", "TrackingStore"]
+
+SEARCH_MAX_RESULTS_DEFAULT = 1000
+SEARCH_MAX_RESULTS_THRESHOLD = 50000
+
+
+class TrackingStore(Protocol):
+    """What a tracking backend implements."""
+
+    # -- experiments ------------------------------------------------------------------------
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Sequence[ExperimentTag] = (),
+    ) -> str:
+        """Create an experiment and return its id."""
+        ...
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment, deleted or not; RESOURCE_DOES_NOT_EXIST when unknown."""
+        ...
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this exact name, or None."""
+        ...
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        """A page of experiments matching the filter."""
+        ...
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Rename an active experiment."""
+        ...
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete an experiment and its runs."""
+        ...
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Undo a soft delete, with the runs deleted along with it."""
+        ...
+
+    def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
+        """Create or replace an experiment tag."""
+        ...
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove an experiment tag."""
+        ...
+
+    # -- runs -------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag],
+        run_name: str | None,
+    ) -> Run:
+        """Create a RUNNING run in an active experiment."""
+        ...
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its latest metrics, params, tags and inputs."""
+        ...
+
+    def update_run_info(
+        self, run_id: str, run_status: str | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
+        """Change status, end time and/or name of an active run."""
+        ...
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run."""
+        ...
+
+    def restore_run(self, run_id: str) -> None:
+        """Undo a soft delete."""
+        ...
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Write metrics, params and tags of one run in one transaction."""
+        ...
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a run tag; RESOURCE_DOES_NOT_EXIST when absent."""
+        ...
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Record datasets used by a run."""
+        ...
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Metric]:
+        """Every point of one metric series, ordered by step then timestamp."""
+        ...
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """A page of runs matching the filter, in the requested order."""
+        ...

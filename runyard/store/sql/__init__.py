@@ -1,0 +1,1 @@
+"""SQL tracking store (SQLAlchemy Core + Alembic)."""

@@ -1,0 +1,87 @@
+"""Shared plumbing of the SQL store mixins: connections, dialect upserts, existence checks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from collections.abc import Sequence
+
+from runyard.entities import LifecycleStage, RunTag
+from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
+from runyard.store.sql import schema as t
+from runyard.store.sql.engine import write_connection
+
+__all__ = ["SqlBase", "parse_experiment_id"]
+
+
+def parse_experiment_id(experiment_id: object) -> int:
+    """Experiment ids are integers sent as strings; anything else is a caller mistake."""
+    try:
+        return int(str(experiment_id))
+    except ValueError:
+        raise InvalidParameterValue(
+            f"Invalid experiment ID: '{experiment_id}'. Experiment ids are integers, e.g. '0'."
+        ) from None
+
+
+class SqlBase:
+    """Holds the engine; the mixins build on these helpers."""
+
+    _engine: Engine
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with write_connection(self._engine) as conn:
+            yield conn
+
+    def _insert(self, table: Table) -> Any:
+        """A dialect INSERT that supports ``on_conflict_do_*``."""
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _upsert_tags(self, conn: Connection, run_id: str, tags: Sequence[RunTag]) -> None:
+        stmt = self._insert(t.run_tags)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value}
+        )
+        conn.execute(
+            stmt, [{"run_uuid": run_id, "key": tag.key, "value": tag.value} for tag in tags]
+        )
+
+    @staticmethod
+    def _run_row(conn: Connection, run_id: str) -> Row[Any]:
+        row = conn.execute(select(t.runs).where(t.runs.c.run_uuid == run_id)).first()
+        if row is None:
+            raise ResourceDoesNotExist(f"Run with id={run_id} not found")
+        return row
+
+    @classmethod
+    def _active_run_row(cls, conn: Connection, run_id: str) -> Row[Any]:
+        row = cls._run_row(conn, run_id)
+        if row.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(
+                f"The run {run_id} must be in the 'active' state. "
+                f"Current state is {row.lifecycle_stage}."
+            )
+        return row
+
+    @staticmethod
+    def _experiment_row(conn: Connection, experiment_id: str | int) -> Row[Any]:
+        exp_id = parse_experiment_id(experiment_id)
+        row = conn.execute(
+            select(t.experiments).where(t.experiments.c.experiment_id == exp_id)
+        ).first()
+        if row is None:
+            raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+        return row

@@ -1,0 +1,234 @@
+"""Run operations of the SQL tracking store (create, read, update, delete, search, inputs)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, delete, update
+
+from runyard.entities import (
+    DatasetInput,
+    LifecycleStage,
+    PagedList,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
+from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+from runyard.store.search.paging import decode_page_token, encode_page_token
+from runyard.store.sql import schema as t
+from runyard.store.sql.base import SqlBase, parse_experiment_id
+from runyard.store.sql.rows import load_runs, run_info_from_row
+from runyard.store.sql.search_sql import select_runs
+from runyard.utils.names import random_run_name
+from runyard.utils.time import now_ms
+from runyard.utils.validation import validate_key, validate_run_id, validate_tag_value
+
+__all__ = ["RUN_NAME_TAG", "RunOps"]
+
+RUN_NAME_TAG = "mlflow.runName"
+_DATASET_LIMITS = {"name": 500, "digest": 36, "source": 65535, "schema": 1048575}
+
+
+def _resolve_run_name(run_name: str | None, tags: Sequence[RunTag]) -> str:
+    tag_name = next((tag.value for tag in tags if tag.key == RUN_NAME_TAG), None)
+    if run_name and tag_name and run_name != tag_name:
+        raise InvalidParameterValue(
+            f"Both 'run_name' argument and '{RUN_NAME_TAG}' tag are specified, but with "
+            f"different values (run_name='{run_name}', {RUN_NAME_TAG}='{tag_name}')."
+        )
+    return run_name or tag_name or random_run_name()
+
+
+def _validate_dataset_input(item: DatasetInput) -> None:
+    ds = item.dataset
+    for field, limit in _DATASET_LIMITS.items():
+        value = getattr(ds, field)
+        if value is None or (field in ("name", "digest", "source") and value == ""):
+            raise InvalidParameterValue(f"Dataset {field} must be provided.")
+        if len(value) > limit:
+            raise InvalidParameterValue(
+                f"Dataset {field} is {len(value)} characters long; the limit is {limit}."
+            )
+    for tag in item.tags:
+        if len(tag.key) > 255 or len(tag.value) > 500:
+            raise InvalidParameterValue(
+                f"Input tag '{tag.key[:40]}' is too long (key limit 255, value limit 500)."
+            )
+
+
+class RunOps(SqlBase):
+    """Runs: lifecycle, tags, search, dataset inputs."""
+
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag],
+        run_name: str | None,
+    ) -> Run:
+        """Create a RUNNING run; its name is mirrored in the ``mlflow.runName`` tag."""
+        name = _resolve_run_name(run_name, tags)
+        all_tags = {tag.key: validate_tag_value(tag.key, tag.value) for tag in tags}
+        for key in all_tags:
+            validate_key(key, "tag")
+        all_tags[RUN_NAME_TAG] = name
+        run_id = uuid.uuid4().hex
+        with self._write() as conn:
+            exp = self._experiment_row(conn, experiment_id)
+            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidParameterValue(
+                    f"Could not create run under non-active experiment with ID {experiment_id}."
+                )
+            artifact_uri = f"{(exp.artifact_location or '').rstrip('/')}/{run_id}/artifacts"
+            values = {
+                "run_uuid": run_id,
+                "experiment_id": exp.experiment_id,
+                "name": name,
+                "user_id": user_id,
+                "status": "RUNNING",
+                "start_time": start_time,
+                "end_time": None,
+                "lifecycle_stage": LifecycleStage.ACTIVE,
+                "artifact_uri": artifact_uri,
+                "deleted_time": None,
+            }
+            conn.execute(t.runs.insert().values(**values))
+            conn.execute(
+                t.run_tags.insert(),
+                [{"run_uuid": run_id, "key": k, "value": v} for k, v in all_tags.items()],
+            )
+            run_row = self._run_row(conn, run_id)
+            return load_runs(conn, [run_row])[0]
+
+    def get_run(self, run_id: str) -> Run:
+        """The run, deleted or not; RESOURCE_DOES_NOT_EXIST when unknown."""
+        validate_run_id(run_id)
+        with self._read() as conn:
+            return load_runs(conn, [self._run_row(conn, run_id)])[0]
+
+    def update_run_info(
+        self, run_id: str, run_status: str | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
+        """Update status/end time/name; a new name also rewrites the ``mlflow.runName`` tag."""
+        values: dict[str, object] = {}
+        if run_status is not None:
+            values["status"] = RunStatus.to_string(RunStatus.from_string(run_status))
+        if end_time is not None:
+            values["end_time"] = end_time
+        if run_name:
+            values["name"] = run_name
+        with self._write() as conn:
+            self._active_run_row(conn, run_id)
+            if values:
+                conn.execute(update(t.runs).where(t.runs.c.run_uuid == run_id).values(**values))
+            if run_name:
+                self._upsert_tags(conn, run_id, [RunTag(RUN_NAME_TAG, run_name)])
+            return run_info_from_row(self._run_row(conn, run_id))
+
+    def _set_run_stage(self, run_id: str, stage: str) -> None:
+        with self._write() as conn:
+            self._run_row(conn, run_id)
+            deleted_time = now_ms() if stage == LifecycleStage.DELETED else None
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_uuid == run_id)
+                .values(lifecycle_stage=stage, deleted_time=deleted_time)
+            )
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run: it stays readable and can be restored."""
+        self._set_run_stage(run_id, LifecycleStage.DELETED)
+
+    def restore_run(self, run_id: str) -> None:
+        """Restore a deleted run."""
+        self._set_run_stage(run_id, LifecycleStage.ACTIVE)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a run tag."""
+        with self._write() as conn:
+            self._active_run_row(conn, run_id)
+            done = conn.execute(
+                delete(t.run_tags).where(t.run_tags.c.run_uuid == run_id, t.run_tags.c.key == key)
+            )
+            if done.rowcount == 0:
+                raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {run_id}")
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """A page of runs; filtering, ordering and paging all happen in SQL."""
+        if not isinstance(max_results, int) or not 0 < max_results <= SEARCH_MAX_RESULTS_THRESHOLD:
+            raise InvalidParameterValue(
+                "Invalid value for max_results. It must be a positive integer at most "
+                f"{SEARCH_MAX_RESULTS_THRESHOLD}, but got {max_results}"
+            )
+        offset = decode_page_token(page_token)
+        exp_ids = [parse_experiment_id(e) for e in experiment_ids]
+        query = select_runs(
+            exp_ids, filter_string, run_view_type, list(order_by or []), offset, max_results + 1
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+            runs = load_runs(conn, rows[:max_results])
+        token = encode_page_token(offset + max_results) if len(rows) > max_results else None
+        return PagedList(runs, token)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Record dataset inputs; a dataset is stored once per experiment (name, digest)."""
+        if len(datasets) > 1000:
+            raise InvalidParameterValue("At most 1000 datasets can be logged in one call.")
+        for item in datasets:
+            _validate_dataset_input(item)
+        with self._write() as conn:
+            run = self._active_run_row(conn, run_id)
+            for item in datasets:
+                dataset_uuid = self._upsert_dataset(conn, run.experiment_id, item)
+                input_uuid = uuid.uuid5(uuid.NAMESPACE_OID, f"{run_id}/{dataset_uuid}").hex
+                conn.execute(
+                    self._insert(t.dataset_inputs)
+                    .values(input_uuid=input_uuid, run_uuid=run_id, dataset_uuid=dataset_uuid)
+                    .on_conflict_do_nothing()
+                )
+                if item.tags:
+                    stmt = self._insert(t.input_tags)
+                    conn.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=["input_uuid", "name"],
+                            set_={"value": stmt.excluded.value},
+                        ),
+                        [{"input_uuid": input_uuid, "name": g.key, "value": g.value} for g in item.tags],
+                    )
+
+    def _upsert_dataset(self, conn: Connection, experiment_id: int, item: DatasetInput) -> str:
+        ds = item.dataset
+        identity = f"{experiment_id}/{ds.name}/{ds.digest}"
+        dataset_uuid = hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()
+        conn.execute(
+            self._insert(t.datasets)
+            .values(
+                dataset_uuid=dataset_uuid,
+                experiment_id=experiment_id,
+                name=ds.name,
+                digest=ds.digest,
+                source_type=ds.source_type,
+                source=ds.source,
+                schema=ds.schema,
+                profile=ds.profile,
+            )
+            .on_conflict_do_nothing()
+        )
+        return dataset_uuid
+

@@ -1,0 +1,55 @@
+"""The SQL tracking store: SQLite by default, PostgreSQL with the same code."""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Engine
+
+from runyard.store.sql.engine import make_engine, prepare_schema
+from runyard.store.sql.experiments import ExperimentOps
+from runyard.store.sql.logging_ops import LoggingOps
+from runyard.store.sql.runs import RunOps
+
+__all__ = ["SqlTrackingStore"]
+
+
+class SqlTrackingStore(ExperimentOps, RunOps, LoggingOps):
+    """A tracking store over any SQLAlchemy database URI.
+
+    Args:
+        db_uri: ``sqlite:///path.db``, ``postgresql://...``.
+        default_artifact_root: where new experiments keep artifacts (``<root>/<experiment_id>``).
+        auto_upgrade: apply pending migrations on open (the embedded default does; servers ask
+            the operator to run ``runyard db upgrade``).
+    """
+
+    def __init__(
+        self,
+        db_uri: str,
+        default_artifact_root: str,
+        auto_upgrade: bool = True,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        self.db_uri = db_uri
+        self._artifact_root = default_artifact_root
+        self._engine: Engine = make_engine(db_uri, busy_timeout)
+        prepare_schema(self._engine, auto_upgrade)
+        self._ensure_default_experiment()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for migrations and maintenance commands)."""
+        return self._engine
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._engine.dispose()
+
+
+def default_artifact_root_for(cwd: str | None = None) -> str:
+    """``<cwd>/runyard-artifacts``, the embedded default artifact root."""
+    return os.path.join(os.path.abspath(cwd or os.getcwd()), "runyard-artifacts")
+
+
+__all__ += ["default_artifact_root_for"]

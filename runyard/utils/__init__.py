@@ -1,0 +1,1 @@
+"""Small helpers shared by several layers (validation, time, names, URIs)."""
