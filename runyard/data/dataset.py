@@ -43,9 +43,17 @@ def _source(source: str | None) -> tuple[str, str]:
     if source is None:
         import sys
 
-        tags = {"mlflow.user": current_user(), "mlflow.source.name": sys.argv[0] if sys.argv else ""}
+        tags = {
+            "mlflow.user": current_user(),
+            "mlflow.source.name": sys.argv[0] if sys.argv else "",
+        }
         return "code", json.dumps({"tags": tags})
-    for prefix, kind in (("s3://", "s3"), ("http://", "http"), ("https://", "http"), ("gs://", "gcs")):
+    for prefix, kind in (
+        ("s3://", "s3"),
+        ("http://", "http"),
+        ("https://", "http"),
+        ("gs://", "gcs"),
+    ):
         if source.startswith(prefix):
             return kind, json.dumps({"url" if kind == "http" else "uri": source})
     return "local", json.dumps({"uri": source})
@@ -166,8 +174,12 @@ class NumpyDataset(Dataset):
     @property
     def schema(self) -> dict[str, Any]:
         """Tensor specs of features (and targets)."""
+
         def spec(arr: Any) -> dict[str, Any]:
-            return {"type": "tensor", "tensor-spec": {"dtype": str(arr.dtype), "shape": [-1, *arr.shape[1:]]}}
+            return {
+                "type": "tensor",
+                "tensor-spec": {"dtype": str(arr.dtype), "shape": [-1, *arr.shape[1:]]},
+            }
 
         out = {"features": json.dumps([spec(self.features)])}
         if self.targets is not None:
@@ -177,7 +189,10 @@ class NumpyDataset(Dataset):
     @property
     def profile(self) -> dict[str, Any]:
         """Shapes and sizes."""
-        out: dict[str, Any] = {"features_shape": list(self.features.shape), "features_size": int(self.features.size)}
+        out: dict[str, Any] = {
+            "features_shape": list(self.features.shape),
+            "features_size": int(self.features.size),
+        }
         if self.targets is not None:
             out["targets_shape"] = list(self.targets.shape)
             out["targets_size"] = int(self.targets.size)

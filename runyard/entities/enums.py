@@ -1,4 +1,4 @@
-"""Enumerations with MLflow's names and numbers (``ViewType``, ``RunStatus``, ``LifecycleStage``)."""
+"""Enumerations with MLflow's names and numbers: ViewType, RunStatus, LifecycleStage."""
 
 from __future__ import annotations
 

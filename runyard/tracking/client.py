@@ -36,6 +36,7 @@ from runyard.tracking.registry import get_store, get_writer, resolve_tracking_ur
 from runyard.tracking.writer import AsyncWriter
 from runyard.utils.time import now_ms
 from runyard.utils.validation import (
+    _valid_keys,
     validate_batch_limits,
     validate_key,
     validate_metric,
@@ -258,11 +259,20 @@ class Client:
     ) -> None:
         """Log metrics, params and tags together (MLflow's limits: 1000/100/100)."""
         checked_metrics = []
+        known = _valid_keys
         for m in metrics:
+            # Fast path: a known key with exact types needs no further checks.
+            if (
+                m.key in known
+                and type(m.value) is float
+                and type(m.step) is int
+                and type(m.timestamp) is int
+                and m.timestamp >= 0
+            ):
+                checked_metrics.append(m)
+                continue
             validate_metric(m.key, m.value, m.timestamp, m.step)
-            if type(m.value) is not float:  # numpy scalars, ints: store plain floats
-                m = Metric(m.key, float(m.value), m.timestamp, m.step)
-            checked_metrics.append(m)
+            checked_metrics.append(Metric(m.key, float(m.value), int(m.timestamp), int(m.step)))
         truncate = self._settings.truncate_long_values
         checked_params = [
             Param(validate_key(p.key, "param"), validate_param_value(p.key, p.value, truncate))
@@ -337,9 +347,7 @@ class Client:
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """Save a dict as JSON (or YAML for ``.yaml``/``.yml``)."""
-        self._log_file(
-            run_id, artifact_file, lambda p: artifact_files.write_dict(p, dictionary)
-        )
+        self._log_file(run_id, artifact_file, lambda p: artifact_files.write_dict(p, dictionary))
 
     def log_figure(
         self,
@@ -389,4 +397,3 @@ class Client:
 
 #: MLflow's name for the client.
 MlflowClient = Client
-

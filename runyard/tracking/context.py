@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -67,17 +68,24 @@ def git_commit(path: str) -> str | None:
     return None
 
 
-def resolve_run_tags(user_tags: dict[str, str]) -> dict[str, str]:
-    """System tags (user, source, git commit, ``RUNYARD_RUN_CONTEXT``) under the user's tags."""
-    source = _source_name()
+@functools.lru_cache(maxsize=8)
+def _process_tags(source: str, cwd: str) -> dict[str, str]:
+    # The user, the entry script and its commit don't change while a process runs; scripts that
+    # start thousands of runs should not walk the filesystem for each.
     tags = {
         "mlflow.user": current_user(),
         "mlflow.source.name": source,
         "mlflow.source.type": "NOTEBOOK" if "ipykernel" in sys.modules else "LOCAL",
     }
-    commit = git_commit(source if os.path.exists(source) else os.getcwd())
+    commit = git_commit(source if os.path.exists(source) else cwd)
     if commit:
         tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def resolve_run_tags(user_tags: dict[str, str]) -> dict[str, str]:
+    """System tags (user, source, git commit, ``RUNYARD_RUN_CONTEXT``) under the user's tags."""
+    tags = dict(_process_tags(_source_name(), os.getcwd()))
     extra = ENV.RUN_CONTEXT.get()
     if extra:
         tags.update({str(k): str(v) for k, v in json.loads(extra).items()})

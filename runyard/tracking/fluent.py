@@ -439,12 +439,9 @@ def log_image(
     run_id: str | None = None,
 ) -> None:
     """Save an image (numpy array or PIL image) as an artifact."""
-    _client().log_image(
-        run_id or _run_id_or_start(), image, artifact_file, key, step, timestamp
-    )
+    _client().log_image(run_id or _run_id_or_start(), image, artifact_file, key, step, timestamp)
 
 
 def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
     """Save a table (dict of columns or DataFrame) as a JSON artifact."""
     _client().log_table(run_id or _run_id_or_start(), data, artifact_file)
-

@@ -43,8 +43,12 @@ def search_runs(
     token = None
     while ids and len(runs) < max_results:
         page = client.search_runs(
-            ids, filter_string, run_view_type, min(_PAGE * 10, max_results - len(runs)),
-            order_by, token,
+            ids,
+            filter_string,
+            run_view_type,
+            min(_PAGE * 10, max_results - len(runs)),
+            order_by,
+            token,
         )
         runs.extend(page)
         token = page.token

@@ -27,7 +27,7 @@ __all__ = ["AsyncWriter", "flush_all"]
 
 log = logging.getLogger(__name__)
 
-_METRIC, _PARAM, _TAG = 0, 1, 2
+_METRIC, _PARAM, _TAG, _BATCH = 0, 1, 2, 3
 _MAX_METRICS, _MAX_PARAMS, _MAX_TAGS, _MAX_TOTAL = 1000, 100, 100, 1000
 # Past this many queued values the producer wakes the thread instead of waiting for the tick.
 _WAKE_AT = 20_000
@@ -67,13 +67,11 @@ class AsyncWriter:
         tags: list[RunTag] | tuple[RunTag, ...] = (),
     ) -> None:
         """Queue validated metrics, params and tags of one run."""
-        items = [(_METRIC, run_id, m) for m in metrics]
-        items += [(_PARAM, run_id, p) for p in params]
-        items += [(_TAG, run_id, g) for g in tags]
+        item = (_BATCH, run_id, (list(metrics), list(params), list(tags)))
         with self._queue_lock:
-            self._queue.extend(items)
+            self._queue.append(item)
             size = len(self._queue)
-        self._after_add(size)
+        self._after_add(size + len(metrics))
 
     def _after_add(self, size: int) -> None:
         if self._thread is None:
@@ -85,9 +83,7 @@ class AsyncWriter:
         with self._queue_lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(
-                target=self._loop, name="runyard-writer", daemon=True
-            )
+            self._thread = threading.Thread(target=self._loop, name="runyard-writer", daemon=True)
             self._thread.start()
 
     def _loop(self) -> None:
@@ -154,33 +150,65 @@ class AsyncWriter:
 def _batches(
     items: list[tuple[Any, ...]],
 ) -> Iterator[tuple[str, list[Metric], list[Param], list[RunTag]]]:
-    """Group queued values into per-run batches within MLflow's log-batch limits, in order."""
-    run_id: str | None = None
+    """Turn queued values into per-run batches within MLflow's log-batch limits, in order.
+
+    A queued ``log_batch`` call was validated against the limits already and passes through
+    whole; single values (``log_metric`` in a loop) are grouped.
+    """
+    current: str | None = None
     metrics: list[Metric] = []
     params: list[Param] = []
     tags: list[RunTag] = []
+    param_keys: set[str] = set()
     for kind, rid, value in items:
+        if kind == _BATCH:
+            b_metrics, b_params, b_tags = value
+            fits = (
+                rid == current
+                and len(metrics) + len(b_metrics) <= _MAX_METRICS
+                and len(params) + len(b_params) <= _MAX_PARAMS
+                and len(tags) + len(b_tags) <= _MAX_TAGS
+                and len(metrics)
+                + len(params)
+                + len(tags)
+                + len(value[0])
+                + len(b_params)
+                + len(b_tags)
+                <= _MAX_TOTAL
+                and not any(p.key in param_keys for p in b_params)
+                and not any(g.key == t.key for g in b_tags for t in tags)
+            )
+            if not fits:
+                if current is not None and (metrics or params or tags):
+                    yield current, metrics, params, tags
+                current, metrics, params, tags, param_keys = rid, [], [], [], set()
+            metrics.extend(b_metrics)
+            params.extend(b_params)
+            tags.extend(b_tags)
+            param_keys.update(p.key for p in b_params)
+            continue
         full = (
-            rid != run_id
+            rid != current
             or len(metrics) + len(params) + len(tags) >= _MAX_TOTAL
             or (kind == _METRIC and len(metrics) >= _MAX_METRICS)
-            or (kind == _PARAM and (len(params) >= _MAX_PARAMS or any(p.key == value.key for p in params)))
+            or (kind == _PARAM and (len(params) >= _MAX_PARAMS or value.key in param_keys))
             or (kind == _TAG and len(tags) >= _MAX_TAGS)
         )
         if full:
-            if run_id is not None and (metrics or params or tags):
-                yield run_id, metrics, params, tags
-            run_id, metrics, params, tags = rid, [], [], []
+            if current is not None and (metrics or params or tags):
+                yield current, metrics, params, tags
+            current, metrics, params, tags, param_keys = rid, [], [], [], set()
         if kind == _METRIC:
             metrics.append(value)
         elif kind == _PARAM:
             params.append(value)
+            param_keys.add(value.key)
         else:
             # A later value of the same tag wins, as it would have with synchronous calls.
             tags = [g for g in tags if g.key != value.key]
             tags.append(value)
-    if run_id is not None and (metrics or params or tags):
-        yield run_id, metrics, params, tags
+    if current is not None and (metrics or params or tags):
+        yield current, metrics, params, tags
 
 
 def _after_fork_in_child() -> None:

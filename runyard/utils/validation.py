@@ -7,6 +7,7 @@ raise at the call site, before anything is queued.
 from __future__ import annotations
 
 import math
+import numbers
 import posixpath
 import re
 from collections.abc import Sequence
@@ -114,12 +115,12 @@ def validate_metric(key: str, value: object, timestamp: object, step: object) ->
                 f"Got invalid value {value!r} for metric '{key}' (timestamp={timestamp}). "
                 "Please specify value as a valid double (64-bit floating point)"
             ) from None
-    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral) or timestamp < 0:
         raise InvalidParameterValue(
             f"Got invalid timestamp {timestamp!r} for metric '{key}' (value={value}). "
             "Timestamp must be a nonnegative long (64-bit integer) of milliseconds."
         )
-    if isinstance(step, bool) or not isinstance(step, int):
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise InvalidParameterValue(
             f"Got invalid step {step!r} for metric '{key}' (value={value}). "
             "Step must be a valid long (64-bit integer)."

@@ -9,12 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collections.abc import Sequence
-
-from runyard.entities import LifecycleStage, RunTag
+from runyard.entities import LifecycleStage
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
 from runyard.store.sql import schema as t
 from runyard.store.sql.engine import write_connection
+from runyard.store.sql.statements import RunRecord, Statements
 
 __all__ = ["SqlBase", "parse_experiment_id"]
 
@@ -33,6 +32,7 @@ class SqlBase:
     """Holds the engine; the mixins build on these helpers."""
 
     _engine: Engine
+    _sql: Statements
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -50,31 +50,22 @@ class SqlBase:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def _upsert_tags(self, conn: Connection, run_id: str, tags: Sequence[RunTag]) -> None:
-        stmt = self._insert(t.run_tags)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value}
-        )
-        conn.execute(
-            stmt, [{"run_uuid": run_id, "key": tag.key, "value": tag.value} for tag in tags]
-        )
-
-    @staticmethod
-    def _run_row(conn: Connection, run_id: str) -> Row[Any]:
-        row = conn.execute(select(t.runs).where(t.runs.c.run_uuid == run_id)).first()
+    def _run_row(self, conn: Connection, run_id: str) -> RunRecord:
+        row = self._sql.run_row.run(conn, run_uuid=run_id).fetchone()
         if row is None:
             raise ResourceDoesNotExist(f"Run with id={run_id} not found")
-        return row
+        return RunRecord(*row)
 
-    @classmethod
-    def _active_run_row(cls, conn: Connection, run_id: str) -> Row[Any]:
-        row = cls._run_row(conn, run_id)
-        if row.lifecycle_stage != LifecycleStage.ACTIVE:
+    def _check_run_active(self, conn: Connection, run_id: str) -> int:
+        """Raise unless the run exists and is active; return its experiment id."""
+        row = self._sql.run_state.run(conn, run_uuid=run_id).fetchone()
+        if row is None:
+            raise ResourceDoesNotExist(f"Run with id={run_id} not found")
+        if row[0] != LifecycleStage.ACTIVE:
             raise InvalidParameterValue(
-                f"The run {run_id} must be in the 'active' state. "
-                f"Current state is {row.lifecycle_stage}."
+                f"The run {run_id} must be in the 'active' state. Current state is {row[0]}."
             )
-        return row
+        return int(row[1])
 
     @staticmethod
     def _experiment_row(conn: Connection, experiment_id: str | int) -> Row[Any]:

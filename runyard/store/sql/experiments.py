@@ -145,7 +145,9 @@ class ExperimentOps(SqlBase):
             page = rows[:max_results]
             tags = load_experiment_tags(conn, [r.experiment_id for r in page])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
-        return PagedList([experiment_from_row(r, tags.get(r.experiment_id, {})) for r in page], token)
+        return PagedList(
+            [experiment_from_row(r, tags.get(r.experiment_id, {})) for r in page], token
+        )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an active experiment to an unused name."""

@@ -21,7 +21,14 @@ from runyard.entities import (
 )
 from runyard.store.sql import schema as t
 
-__all__ = ["experiment_from_row", "load_experiment_tags", "load_runs", "metric_value"]
+__all__ = [
+    "experiment_from_row",
+    "load_experiment_tags",
+    "load_inputs",
+    "load_runs",
+    "metric_value",
+    "run_info_from_row",
+]
 
 _NAN = float("nan")
 # Keeps IN (...) lists far below every database's bound-parameter limit.
@@ -81,7 +88,7 @@ def _grouped(rows: Iterable[Row[Any]]) -> dict[str, list[Row[Any]]]:
     return out
 
 
-def _load_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
+def load_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
     di, ds, it = t.dataset_inputs, t.datasets, t.input_tags
     rows = conn.execute(
         select(di.c.run_uuid, di.c.input_uuid, ds)
@@ -118,15 +125,20 @@ def load_runs(conn: Connection, run_rows: Sequence[Row[Any]]) -> list[Run]:
     if not ids:
         return []
     p, rt, ms = t.params, t.run_tags, t.metric_summaries
-    params = _grouped(conn.execute(select(p.c.run_uuid, p.c.key, p.c.value).where(p.c.run_uuid.in_(ids))))
-    tags = _grouped(conn.execute(select(rt.c.run_uuid, rt.c.key, rt.c.value).where(rt.c.run_uuid.in_(ids))))
+    params = _grouped(
+        conn.execute(select(p.c.run_uuid, p.c.key, p.c.value).where(p.c.run_uuid.in_(ids)))
+    )
+    tags = _grouped(
+        conn.execute(select(rt.c.run_uuid, rt.c.key, rt.c.value).where(rt.c.run_uuid.in_(ids)))
+    )
     metrics = _grouped(
         conn.execute(
-            select(ms.c.run_uuid, ms.c.key, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan)
-            .where(ms.c.run_uuid.in_(ids))
+            select(
+                ms.c.run_uuid, ms.c.key, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan
+            ).where(ms.c.run_uuid.in_(ids))
         )
     )
-    inputs = _load_inputs(conn, ids)
+    inputs = load_inputs(conn, ids)
     runs = []
     for row in run_rows:
         rid = row.run_uuid

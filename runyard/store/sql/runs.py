@@ -11,9 +11,12 @@ from sqlalchemy import Connection, delete, update
 from runyard.entities import (
     DatasetInput,
     LifecycleStage,
+    Metric,
     PagedList,
     Run,
+    RunData,
     RunInfo,
+    RunInputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -23,7 +26,7 @@ from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_TH
 from runyard.store.search.paging import decode_page_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase, parse_experiment_id
-from runyard.store.sql.rows import load_runs, run_info_from_row
+from runyard.store.sql.rows import load_inputs, load_runs, metric_value, run_info_from_row
 from runyard.store.sql.search_sql import select_runs
 from runyard.utils.names import random_run_name
 from runyard.utils.time import now_ms
@@ -75,61 +78,79 @@ class RunOps(SqlBase):
     ) -> Run:
         """Create a RUNNING run; its name is mirrored in the ``mlflow.runName`` tag."""
         name = _resolve_run_name(run_name, tags)
-        all_tags = {tag.key: validate_tag_value(tag.key, tag.value) for tag in tags}
-        for key in all_tags:
-            validate_key(key, "tag")
+        all_tags = {
+            validate_key(tag.key, "tag"): validate_tag_value(tag.key, tag.value) for tag in tags
+        }
         all_tags[RUN_NAME_TAG] = name
         run_id = uuid.uuid4().hex
+        exp_id = parse_experiment_id(experiment_id)
         with self._write() as conn:
-            exp = self._experiment_row(conn, experiment_id)
-            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+            exp = self._sql.experiment_state.run(conn, experiment_id=exp_id).fetchone()
+            if exp is None:
+                raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+            _, stage, location = exp
+            if stage != LifecycleStage.ACTIVE:
                 raise InvalidParameterValue(
                     f"Could not create run under non-active experiment with ID {experiment_id}."
                 )
-            artifact_uri = f"{(exp.artifact_location or '').rstrip('/')}/{run_id}/artifacts"
-            values = {
-                "run_uuid": run_id,
-                "experiment_id": exp.experiment_id,
-                "name": name,
-                "user_id": user_id,
-                "status": "RUNNING",
-                "start_time": start_time,
-                "end_time": None,
-                "lifecycle_stage": LifecycleStage.ACTIVE,
-                "artifact_uri": artifact_uri,
-                "deleted_time": None,
-            }
-            conn.execute(t.runs.insert().values(**values))
-            conn.execute(
-                t.run_tags.insert(),
-                [{"run_uuid": run_id, "key": k, "value": v} for k, v in all_tags.items()],
+            artifact_uri = f"{(location or '').rstrip('/')}/{run_id}/artifacts"
+            info = RunInfo(
+                run_id=run_id,
+                experiment_id=str(exp_id),
+                user_id=user_id,
+                status="RUNNING",
+                start_time=start_time,
+                end_time=None,
+                lifecycle_stage=LifecycleStage.ACTIVE,
+                artifact_uri=artifact_uri,
+                run_name=name,
             )
-            run_row = self._run_row(conn, run_id)
-            return load_runs(conn, [run_row])[0]
+            self._sql.insert_run.run(
+                conn,
+                run_uuid=run_id,
+                experiment_id=exp_id,
+                name=name,
+                user_id=user_id,
+                status=info.status,
+                start_time=start_time,
+                end_time=None,
+                lifecycle_stage=info.lifecycle_stage,
+                artifact_uri=artifact_uri,
+                deleted_time=None,
+            )
+            self._sql.upsert_tags.run_rows(conn, [(run_id, k, v) for k, v in all_tags.items()])
+        return Run(info, RunData(tags=all_tags))
 
     def get_run(self, run_id: str) -> Run:
         """The run, deleted or not; RESOURCE_DOES_NOT_EXIST when unknown."""
         validate_run_id(run_id)
+        sql = self._sql
         with self._read() as conn:
-            return load_runs(conn, [self._run_row(conn, run_id)])[0]
+            info = run_info_from_row(self._run_row(conn, run_id))
+            params = dict(sql.params_of_run.run(conn, run_uuid=run_id).fetchall())
+            tags = dict(sql.tags_of_run.run(conn, run_uuid=run_id).fetchall())
+            metric_objs = tuple(
+                Metric(key, metric_value(value, bool(is_nan)), ts, step)
+                for key, value, ts, step, is_nan in sql.summaries_of_run.run(conn, run_uuid=run_id)
+            )
+            inputs = load_inputs(conn, [run_id]).get(run_id, [])
+        data = RunData({m.key: m.value for m in metric_objs}, params, tags, metric_objs)
+        return Run(info, data, RunInputs(inputs))
 
     def update_run_info(
         self, run_id: str, run_status: str | None, end_time: int | None, run_name: str | None
     ) -> RunInfo:
         """Update status/end time/name; a new name also rewrites the ``mlflow.runName`` tag."""
-        values: dict[str, object] = {}
+        status = None
         if run_status is not None:
-            values["status"] = RunStatus.to_string(RunStatus.from_string(run_status))
-        if end_time is not None:
-            values["end_time"] = end_time
-        if run_name:
-            values["name"] = run_name
+            status = RunStatus.to_string(RunStatus.from_string(run_status))
         with self._write() as conn:
-            self._active_run_row(conn, run_id)
-            if values:
-                conn.execute(update(t.runs).where(t.runs.c.run_uuid == run_id).values(**values))
+            self._check_run_active(conn, run_id)
+            self._sql.update_run.run(
+                conn, run_uuid=run_id, status=status, end_time=end_time, name=run_name or None
+            )
             if run_name:
-                self._upsert_tags(conn, run_id, [RunTag(RUN_NAME_TAG, run_name)])
+                self._sql.upsert_tags.run_rows(conn, [(run_id, RUN_NAME_TAG, run_name)])
             return run_info_from_row(self._run_row(conn, run_id))
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
@@ -153,7 +174,7 @@ class RunOps(SqlBase):
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a run tag."""
         with self._write() as conn:
-            self._active_run_row(conn, run_id)
+            self._check_run_active(conn, run_id)
             done = conn.execute(
                 delete(t.run_tags).where(t.run_tags.c.run_uuid == run_id, t.run_tags.c.key == key)
             )
@@ -193,9 +214,9 @@ class RunOps(SqlBase):
         for item in datasets:
             _validate_dataset_input(item)
         with self._write() as conn:
-            run = self._active_run_row(conn, run_id)
+            experiment_id = self._check_run_active(conn, run_id)
             for item in datasets:
-                dataset_uuid = self._upsert_dataset(conn, run.experiment_id, item)
+                dataset_uuid = self._upsert_dataset(conn, experiment_id, item)
                 input_uuid = uuid.uuid5(uuid.NAMESPACE_OID, f"{run_id}/{dataset_uuid}").hex
                 conn.execute(
                     self._insert(t.dataset_inputs)
@@ -209,7 +230,10 @@ class RunOps(SqlBase):
                             index_elements=["input_uuid", "name"],
                             set_={"value": stmt.excluded.value},
                         ),
-                        [{"input_uuid": input_uuid, "name": g.key, "value": g.value} for g in item.tags],
+                        [
+                            {"input_uuid": input_uuid, "name": g.key, "value": g.value}
+                            for g in item.tags
+                        ],
                     )
 
     def _upsert_dataset(self, conn: Connection, experiment_id: int, item: DatasetInput) -> str:
@@ -231,4 +255,3 @@ class RunOps(SqlBase):
             .on_conflict_do_nothing()
         )
         return dataset_uuid
-

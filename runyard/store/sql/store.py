@@ -10,6 +10,7 @@ from runyard.store.sql.engine import make_engine, prepare_schema
 from runyard.store.sql.experiments import ExperimentOps
 from runyard.store.sql.logging_ops import LoggingOps
 from runyard.store.sql.runs import RunOps
+from runyard.store.sql.statements import Statements
 
 __all__ = ["SqlTrackingStore"]
 
@@ -34,6 +35,8 @@ class SqlTrackingStore(ExperimentOps, RunOps, LoggingOps):
         self.db_uri = db_uri
         self._artifact_root = default_artifact_root
         self._engine: Engine = make_engine(db_uri, busy_timeout)
+        self._sql = Statements(self._engine.dialect)
+        self._series_cache = {}
         prepare_schema(self._engine, auto_upgrade)
         self._ensure_default_experiment()
 

@@ -62,9 +62,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("lifecycle_stage IN ('active', 'deleted')", name="ck_runs_stage"),
     )
-    op.create_index(
-        "ix_runs_experiment_start", "runs", ["experiment_id", "start_time", "run_uuid"]
-    )
+    op.create_index("ix_runs_experiment_start", "runs", ["experiment_id", "start_time", "run_uuid"])
     for name in ("params", "run_tags"):
         op.create_table(
             name,
@@ -74,21 +72,10 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("run_uuid", "key", name=f"pk_{name}"),
         )
         op.create_index(f"ix_{name}_key", name, ["key"])
-    op.create_table(
-        "metric_points",
-        sa.Column("run_uuid", sa.String(32), nullable=False),
-        sa.Column("key", sa.String(250), nullable=False),
-        sa.Column("step", sa.BigInteger, nullable=False),
-        sa.Column("timestamp", sa.BigInteger, nullable=False),
-        sa.Column("value", Double, nullable=False),
-        sa.Column("is_nan", sa.Boolean, nullable=False),
-        sa.PrimaryKeyConstraint(
-            "run_uuid", "key", "step", "timestamp", "value", "is_nan", name="pk_metric_points"
-        ),
-        sqlite_with_rowid=False,
-    )
+    series_id = sa.BigInteger().with_variant(sa.Integer, "sqlite")
     op.create_table(
         "metric_summaries",
+        sa.Column("series_id", series_id, primary_key=True, autoincrement=True),
         sa.Column("run_uuid", sa.String(32), _run_fk(), nullable=False),
         sa.Column("key", sa.String(250), nullable=False),
         sa.Column("value", Double, nullable=False),
@@ -98,9 +85,21 @@ def upgrade() -> None:
         sa.Column("min_value", Double),
         sa.Column("max_value", Double),
         sa.Column("point_count", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("run_uuid", "key", name="pk_metric_summaries"),
+        sa.UniqueConstraint("run_uuid", "key", name="uq_metric_summaries_run_key"),
     )
     op.create_index("ix_metric_summaries_key_value", "metric_summaries", ["key", "value"])
+    op.create_table(
+        "metric_points",
+        sa.Column("series_id", series_id, nullable=False),
+        sa.Column("step", sa.BigInteger, nullable=False),
+        sa.Column("timestamp", sa.BigInteger, nullable=False),
+        sa.Column("value", Double, nullable=False),
+        sa.Column("is_nan", sa.Boolean, nullable=False),
+        sa.PrimaryKeyConstraint(
+            "series_id", "step", "timestamp", "value", "is_nan", name="pk_metric_points"
+        ),
+        sqlite_with_rowid=False,
+    )
     op.create_table(
         "datasets",
         sa.Column("dataset_uuid", sa.String(36), primary_key=True),

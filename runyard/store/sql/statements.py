@@ -1,0 +1,127 @@
+"""The fixed statements of the hot paths, compiled once per store (see ``prepared.py``)."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, case, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+from runyard.store.sql import schema as t
+from runyard.store.sql.prepared import Prepared
+
+__all__ = ["POINT_COLUMNS", "RUN_COLUMNS", "SUMMARY_COLUMNS", "RunRecord", "Statements"]
+
+POINT_COLUMNS = ("series_id", "step", "timestamp", "value", "is_nan")
+SUMMARY_COLUMNS = (
+    "run_uuid",
+    "key",
+    "step",
+    "timestamp",
+    "value",
+    "is_nan",
+    "min_value",
+    "max_value",
+    "point_count",
+)
+RUN_COLUMNS = tuple(c.name for c in t.runs.columns)
+#: A ``runs`` row read through a prepared statement, with attribute access like a Core Row.
+RunRecord = namedtuple("RunRecord", RUN_COLUMNS)  # type: ignore[misc]
+
+
+def _insert(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> Any:
+    module = postgresql if dialect.name == "postgresql" else sqlite
+    return module.insert(table).values({c: bindparam(c) for c in columns})
+
+
+def _pick(cond: Any, new: Any, old: Any) -> Any:
+    return case((cond, new), else_=old)
+
+
+def _summary_upsert(dialect: Dialect) -> Any:
+    stmt = _insert(dialect, t.metric_summaries, SUMMARY_COLUMNS)
+    new, old = stmt.excluded, t.metric_summaries.c
+    # MLflow's rule: the latest value is the one with the greatest (step, timestamp, value).
+    newer = tuple_(new.step, new.timestamp, new.value) > tuple_(old.step, old.timestamp, old.value)
+    return stmt.on_conflict_do_update(
+        index_elements=["run_uuid", "key"],
+        set_={
+            "value": _pick(newer, new.value, old.value),
+            "timestamp": _pick(newer, new.timestamp, old.timestamp),
+            "step": _pick(newer, new.step, old.step),
+            "is_nan": _pick(newer, new.is_nan, old.is_nan),
+            "min_value": case(
+                (old.min_value.is_(None), new.min_value),
+                (and_(new.min_value.is_not(None), new.min_value < old.min_value), new.min_value),
+                else_=old.min_value,
+            ),
+            "max_value": case(
+                (old.max_value.is_(None), new.max_value),
+                (and_(new.max_value.is_not(None), new.max_value > old.max_value), new.max_value),
+                else_=old.max_value,
+            ),
+            "point_count": old.point_count + new.point_count,
+        },
+    )
+
+
+class Statements:
+    """Every prepared statement of one store."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        runs, mp, ms = t.runs, t.metric_points, t.metric_summaries
+        p, rt, exp = t.params, t.run_tags, t.experiments
+        run_id = bindparam("run_uuid")
+
+        def prep(stmt: Any, columns: tuple[str, ...] = ()) -> Prepared:
+            return Prepared(stmt, dialect, columns)
+
+        self.run_row = prep(select(runs).where(runs.c.run_uuid == run_id))
+        self.run_state = prep(
+            select(runs.c.lifecycle_stage, runs.c.experiment_id).where(runs.c.run_uuid == run_id)
+        )
+        self.experiment_state = prep(
+            select(exp.c.experiment_id, exp.c.lifecycle_stage, exp.c.artifact_location).where(
+                exp.c.experiment_id == bindparam("experiment_id")
+            )
+        )
+        self.insert_run = prep(_insert(dialect, runs, RUN_COLUMNS), RUN_COLUMNS)
+        self.update_run = prep(
+            update(runs)
+            .where(runs.c.run_uuid == run_id)
+            .values(
+                status=func.coalesce(bindparam("status"), runs.c.status),
+                end_time=func.coalesce(bindparam("end_time"), runs.c.end_time),
+                name=func.coalesce(bindparam("name"), runs.c.name),
+            )
+        )
+        kv = ("run_uuid", "key", "value")
+        self.insert_params = prep(_insert(dialect, p, kv).on_conflict_do_nothing(), kv)
+        tag_insert = _insert(dialect, rt, kv)
+        self.upsert_tags = prep(
+            tag_insert.on_conflict_do_update(
+                index_elements=["run_uuid", "key"], set_={"value": tag_insert.excluded.value}
+            ),
+            kv,
+        )
+        self.insert_points = prep(
+            _insert(dialect, mp, POINT_COLUMNS).on_conflict_do_nothing(), POINT_COLUMNS
+        )
+        self.upsert_summaries = prep(_summary_upsert(dialect), SUMMARY_COLUMNS)
+        self.params_of_run = prep(select(p.c.key, p.c.value).where(p.c.run_uuid == run_id))
+        self.tags_of_run = prep(select(rt.c.key, rt.c.value).where(rt.c.run_uuid == run_id))
+        self.summaries_of_run = prep(
+            select(ms.c.key, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan).where(
+                ms.c.run_uuid == run_id
+            )
+        )
+        self.series_id = prep(
+            select(ms.c.series_id).where(ms.c.run_uuid == run_id, ms.c.key == bindparam("key"))
+        )
+        self.history = prep(
+            select(mp.c.timestamp, mp.c.step, mp.c.value, mp.c.is_nan)
+            .where(mp.c.series_id == bindparam("series_id"))
+            .order_by(mp.c.step, mp.c.timestamp, mp.c.value)
+        )
