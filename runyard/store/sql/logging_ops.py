@@ -33,7 +33,7 @@ def point_rows(run_id: str, metrics: Sequence[Metric]) -> list[tuple[Any, ...]]:
     """``(run_uuid, key, step, timestamp, value, is_nan)``; NaN → 0 + flag, ±Inf → ±max double."""
     rows = [(run_id, m.key, m.step, m.timestamp, m.value, False) for m in metrics]
     # A finite sum proves every value finite: the common case skips the per-value checks.
-    if _isfinite(math.fsum(r[4] for r in rows)):
+    if _isfinite(sum(r[4] for r in rows)):
         return rows
     out = []
     for row in rows:
