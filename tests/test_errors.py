@@ -36,9 +36,11 @@ def test_explicit_code_and_round_trip() -> None:
     err = errors.RunyardError("slow down", error_code="REQUEST_LIMIT_EXCEEDED")
     assert err.get_http_status_code() == 429
     again = errors.error_from_code("RESOURCE_DOES_NOT_EXIST", "gone")
-    assert isinstance(again, errors.ResourceDoesNotExist) and again.message == "gone"
+    assert isinstance(again, errors.ResourceDoesNotExist)
+    assert again.message == "gone"
     unknown = errors.error_from_code("SOMETHING_NEW", "?")
-    assert type(unknown) is errors.RunyardError and unknown.error_code == "SOMETHING_NEW"
+    assert type(unknown) is errors.RunyardError
+    assert unknown.error_code == "SOMETHING_NEW"
 
 
 def test_mlflow_style_constructor() -> None:

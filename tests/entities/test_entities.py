@@ -40,18 +40,21 @@ def test_run_data_from_lists() -> None:
     assert (data.metrics, data.params, data.tags) == ({"m": 1.0}, {"p": "1"}, {"t": "x"})
     assert data._metric_objs == [Metric("m", 1.0, 0)]
     run = Run(_info(), data)
-    assert run.info.run_id == "r1" and run.inputs.dataset_inputs == []
+    assert run.info.run_id == "r1"
+    assert run.inputs.dataset_inputs == []
 
 
 def test_enums() -> None:
     assert RunStatus.from_string("finished") == RunStatus.FINISHED == 3
     assert RunStatus.to_string(4) == "FAILED"
-    assert RunStatus.is_terminated("KILLED") and not RunStatus.is_terminated(RunStatus.RUNNING)
+    assert RunStatus.is_terminated("KILLED")
+    assert not RunStatus.is_terminated(RunStatus.RUNNING)
     assert RunStatus.all_status() == [1, 2, 3, 4, 5]
     assert ViewType.from_string("active_only") == ViewType.ACTIVE_ONLY
     assert ViewType.from_string("ALL") == 3
     assert LifecycleStage.view_type_to_stages(ViewType.DELETED_ONLY) == ["deleted"]
-    assert LifecycleStage.is_valid("active") and not LifecycleStage.is_valid("gone")
+    assert LifecycleStage.is_valid("active")
+    assert not LifecycleStage.is_valid("gone")
     with pytest.raises(InvalidParameterValue, match="Invalid RunStatus 'DONE'"):
         RunStatus.from_string("DONE")
     with pytest.raises(InvalidParameterValue):

@@ -26,7 +26,8 @@ def test_create_with_location_and_tags(store: SqlTrackingStore) -> None:
     exp = store.get_experiment(exp_id)
     assert exp.artifact_location == "/data/here"
     assert exp.tags == {"team": "fraud"}
-    assert exp.creation_time is not None and exp.last_update_time == exp.creation_time
+    assert exp.creation_time is not None
+    assert exp.last_update_time == exp.creation_time
 
 
 def test_duplicate_name_refused_even_when_deleted(store: SqlTrackingStore) -> None:
@@ -117,9 +118,11 @@ def test_search_view_types_and_paging(store: SqlTrackingStore) -> None:
     assert [e.experiment_id for e in deleted] == [ids[0]]
     assert len(store.search_experiments(ViewType.ALL)) == 6
     page1 = store.search_experiments(ViewType.ALL, max_results=4)
-    assert len(page1) == 4 and page1.token
+    assert len(page1) == 4
+    assert page1.token
     page2 = store.search_experiments(ViewType.ALL, max_results=4, page_token=page1.token)
-    assert len(page2) == 2 and page2.token is None
+    assert len(page2) == 2
+    assert page2.token is None
     seen = {e.experiment_id for e in page1} | {e.experiment_id for e in page2}
     assert len(seen) == 6
 

@@ -96,9 +96,11 @@ def test_summary_min_max_count(store: SqlTrackingStore, run_id: str) -> None:
 def test_history_paging(store: SqlTrackingStore, run_id: str) -> None:
     store.log_batch(run_id, [Metric("m", float(i), i, i) for i in range(10)])
     page = store.get_metric_history(run_id, "m", max_results=4)
-    assert [m.step for m in page] == [0, 1, 2, 3] and page.token
+    assert [m.step for m in page] == [0, 1, 2, 3]
+    assert page.token
     rest = store.get_metric_history(run_id, "m", max_results=10, page_token=page.token)
-    assert [m.step for m in rest] == list(range(4, 10)) and rest.token is None
+    assert [m.step for m in rest] == list(range(4, 10))
+    assert rest.token is None
 
 
 def test_unknown_metric_history_is_empty(store: SqlTrackingStore, run_id: str) -> None:
@@ -132,7 +134,8 @@ def test_many_keys_in_one_batch(store: SqlTrackingStore, run_id: str) -> None:
     store.log_batch(run_id, [Metric(f"k{i}", float(i), 1, 0) for i in range(1000)])
     store.log_batch(run_id, [Metric(f"k{i}", float(i) + 1, 2, 1) for i in range(1000)])
     metrics = store.get_run(run_id).data.metrics
-    assert len(metrics) == 1000 and metrics["k999"] == 1000.0
+    assert len(metrics) == 1000
+    assert metrics["k999"] == 1000.0
     assert len(store.get_metric_history(run_id, "k5")) == 2
 
 

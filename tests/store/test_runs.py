@@ -40,7 +40,8 @@ def test_run_name_generated_and_tag_synced(store: SqlTrackingStore, exp_id: str)
 def test_rename_via_update_and_via_tag(store: SqlTrackingStore, run_id: str) -> None:
     store.update_run_info(run_id, None, None, "renamed")
     run = store.get_run(run_id)
-    assert run.info.run_name == "renamed" and run.data.tags["mlflow.runName"] == "renamed"
+    assert run.info.run_name == "renamed"
+    assert run.data.tags["mlflow.runName"] == "renamed"
     store.log_batch(run_id, tags=[RunTag("mlflow.runName", "by-tag")])
     assert store.get_run(run_id).info.run_name == "by-tag"
 
@@ -113,7 +114,8 @@ def test_search_runs_default_order_and_paging(store: SqlTrackingStore, exp_id: s
     assert [r.info.run_id for r in got] == expected[:3]
     assert got.token
     rest = store.search_runs([exp_id], max_results=3, page_token=got.token)
-    assert [r.info.run_id for r in rest] == expected[3:] and rest.token is None
+    assert [r.info.run_id for r in rest] == expected[3:]
+    assert rest.token is None
 
 
 def test_search_runs_view_type(store: SqlTrackingStore, exp_id: str) -> None:
