@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runyard.entities import Experiment, ExperimentTag, LifecycleStage, PagedList, ViewType
@@ -176,17 +176,14 @@ class ExperimentOps(SqlBase):
                 raise InvalidParameterValue(
                     f"Experiment {experiment_id} is already {stage}; nothing to do."
                 )
-            exp = t.experiments
-            conn.execute(
-                update(exp)
-                .where(exp.c.experiment_id == row.experiment_id)
-                .values(lifecycle_stage=stage, last_update_time=now)
-            )
-            runs = t.runs.c
+            exp, runs = t.experiments, t.runs.c
             in_exp = runs.experiment_id == row.experiment_id
             if stage == LifecycleStage.DELETED:
-                # Runs deleted with their experiment share its deletion time, so a restore
-                # brings back exactly those and not runs the user had deleted before.
+                # Runs deleted with their experiment get its deletion time, so a restore brings
+                # back exactly those: make that time later than any earlier run deletion, even
+                # one in the same millisecond.
+                latest = conn.execute(select(func.max(runs.deleted_time)).where(in_exp)).scalar()
+                now = max(now, (latest or 0) + 1)
                 conn.execute(
                     update(t.runs)
                     .where(in_exp, runs.lifecycle_stage == LifecycleStage.ACTIVE)
@@ -198,6 +195,11 @@ class ExperimentOps(SqlBase):
                     .where(in_exp, runs.deleted_time == row.last_update_time)
                     .values(lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None)
                 )
+            conn.execute(
+                update(exp)
+                .where(exp.c.experiment_id == row.experiment_id)
+                .values(lifecycle_stage=stage, last_update_time=now)
+            )
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Soft-delete an experiment and its active runs; its name stays reserved."""
