@@ -36,7 +36,7 @@ from runyard.tracking.registry import get_store, get_writer, resolve_tracking_ur
 from runyard.tracking.writer import AsyncWriter
 from runyard.utils.time import now_ms
 from runyard.utils.validation import (
-    _valid_keys,
+    KNOWN_KEYS,
     validate_batch_limits,
     validate_key,
     validate_metric,
@@ -259,7 +259,7 @@ class Client:
     ) -> None:
         """Log metrics, params and tags together (MLflow's limits: 1000/100/100)."""
         checked_metrics = []
-        known = _valid_keys
+        known = KNOWN_KEYS
         for m in metrics:
             # Fast path: a known key with exact types needs no further checks.
             if (

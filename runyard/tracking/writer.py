@@ -131,18 +131,19 @@ class AsyncWriter:
             store.log_batch(run_id, metrics, params, tags)
             return
         except RunyardError as exc:
-            parts = [
-                part
-                for part in ([metrics, [], []], *([[], [p], []] for p in params), [[], [], tags])
-                if any(part)
+            parts: list[tuple[list[Metric], list[Param], list[RunTag]]] = [
+                (metrics, [], []),
+                *(([], [p], []) for p in params),
+                ([], [], tags),
             ]
+            parts = [part for part in parts if part[0] or part[1] or part[2]]
             if len(parts) == 1:
                 self._errors.append(exc)
                 return
         # One bad value must not sink the rest of the batch: write the parts separately.
-        for part in parts:
+        for part_metrics, part_params, part_tags in parts:
             try:
-                store.log_batch(run_id, *part)
+                store.log_batch(run_id, part_metrics, part_params, part_tags)
             except RunyardError as exc:
                 self._errors.append(exc)
 

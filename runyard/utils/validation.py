@@ -16,6 +16,7 @@ from runyard.entities import Metric, Param, RunTag
 from runyard.errors import InvalidParameterValue
 
 __all__ = [
+    "KNOWN_KEYS",
     "MAX_ENTITY_KEY_LENGTH",
     "MAX_EXPERIMENT_NAME_LENGTH",
     "MAX_EXPERIMENT_TAG_VALUE_LENGTH",
@@ -49,13 +50,13 @@ _BAD_CHARS = (
     " spaces ( ), colon(:) and slashes (/)."
 )
 # Keys seen valid once are valid forever; a hot loop logging "loss" pays for the regex once.
-_valid_keys: set[str] = set()
+KNOWN_KEYS: set[str] = set()
 
 
 def validate_key(key: object, kind: str = "metric") -> str:
     """Raise unless ``key`` is a legal metric/param/tag name; return it."""
-    if key in _valid_keys:
-        return key  # type: ignore[return-value]
+    if key in KNOWN_KEYS:
+        return key
     if not isinstance(key, str):
         raise InvalidParameterValue(
             f"Invalid {kind} name: {key!r}. Names must be strings, got {type(key).__name__}."
@@ -72,8 +73,8 @@ def validate_key(key: object, kind: str = "metric") -> str:
             f"{kind.capitalize()} name '{key[:40]}...' is {len(key)} characters long;"
             f" the limit is {MAX_ENTITY_KEY_LENGTH}."
         )
-    if len(_valid_keys) < 100_000:
-        _valid_keys.add(key)
+    if len(KNOWN_KEYS) < 100_000:
+        KNOWN_KEYS.add(key)
     return key
 
 

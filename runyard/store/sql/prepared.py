@@ -33,7 +33,7 @@ class Prepared:
         compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
         # qmark dialects (SQLite) take tuples in compile order; named ones (psycopg) take dicts.
-        self._order: Sequence[str] | None = compiled.positiontup
+        self._order: Sequence[str] | None = getattr(compiled, "positiontup", None)
         self._columns = tuple(columns)
         self._perm: list[int] | None = None
         if self._order is not None and columns:

@@ -66,8 +66,8 @@ def load_experiment_tags(conn: Connection, ids: Sequence[int]) -> dict[int, dict
     return out
 
 
-def run_info_from_row(row: Row[Any]) -> RunInfo:
-    """A RunInfo from a ``runs`` row."""
+def run_info_from_row(row: Any) -> RunInfo:
+    """A RunInfo from a ``runs`` row (a Core Row or a RunRecord)."""
     return RunInfo(
         run_id=row.run_uuid,
         experiment_id=str(row.experiment_id),

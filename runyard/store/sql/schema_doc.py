@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from sqlalchemy import Table
+from sqlalchemy import Table, UniqueConstraint
 
 from runyard.store.sql import schema
 
@@ -37,7 +37,7 @@ def _table_markdown(table: Table) -> str:
     extras += [
         f"unique ({', '.join(c.name for c in u.columns)})"
         for u in table.constraints
-        if u.__class__.__name__ == "UniqueConstraint"
+        if isinstance(u, UniqueConstraint)
     ]
     if table.dialect_options["sqlite"].get("with_rowid") is False:
         extras.append("SQLite: `WITHOUT ROWID` (rows stored in primary-key order)")

@@ -73,7 +73,7 @@ class Statements:
     def __init__(self, dialect: Dialect) -> None:
         runs, mp, ms = t.runs, t.metric_points, t.metric_summaries
         p, rt, exp = t.params, t.run_tags, t.experiments
-        run_id = bindparam("run_uuid")
+        run_id: Any = bindparam("run_uuid")
 
         def prep(stmt: Any, columns: tuple[str, ...] = ()) -> Prepared:
             return Prepared(stmt, dialect, columns)
