@@ -7,7 +7,14 @@ from typing import Any
 
 from runyard.errors import InvalidParameterValue
 
-__all__ = ["write_dict", "write_figure", "write_image", "write_table", "write_text"]
+__all__ = [
+    "read_table",
+    "write_dict",
+    "write_figure",
+    "write_image",
+    "write_table",
+    "write_text",
+]
 
 
 def write_text(path: str, text: str) -> None:
@@ -76,8 +83,21 @@ def write_image(path: str, image: Any) -> None:
     _to_pil(image).save(path)
 
 
-def write_table(path: str, data: Any) -> None:
-    """A dict of columns or a DataFrame as MLflow's table JSON: ``{"columns", "data"}``."""
+def read_table(path: str) -> Any:
+    """A table written by :func:`write_table`, as a DataFrame."""
+    import pandas as pd
+
+    with open(path, encoding="utf-8") as handle:
+        doc = json.load(handle)
+    return pd.DataFrame(doc["data"], columns=doc["columns"])
+
+
+def write_table(path: str, data: Any, existing: Any = None) -> None:
+    """A dict of columns or a DataFrame as MLflow's table JSON: ``{"columns", "data"}``.
+
+    ``existing`` (a DataFrame) is kept and ``data`` appended to it, as MLflow does when a table
+    is logged twice to the same file.
+    """
     import pandas as pd
 
     if isinstance(data, dict):
@@ -88,5 +108,7 @@ def write_table(path: str, data: Any) -> None:
         raise InvalidParameterValue("log_table takes a dict of columns or a pandas DataFrame.")
     if not path.endswith(".json"):
         raise InvalidParameterValue("log_table artifact files must end with .json")
+    if existing is not None:
+        frame = pd.concat([existing, frame], ignore_index=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(frame.to_json(orient="split", index=False, date_format="iso"))

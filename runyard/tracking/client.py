@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -229,6 +230,8 @@ class Client:
         ts = timestamp if timestamp is not None else now_ms()
         step = step or 0
         validate_metric(key, value, ts, step)
+        if type(step) is not int or type(ts) is not int:  # numpy integers: store plain ints
+            ts, step = int(ts), int(step)
         if self._sync(synchronous):
             self._writer.flush()
             self._store.log_batch(run_id, [Metric(key, float(value), ts, step)])
@@ -385,8 +388,17 @@ class Client:
         self._log_file(run_id, artifact_file, lambda p: artifact_files.write_image(p, image))
 
     def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
-        """Save a dict of columns or a DataFrame as a JSON table artifact."""
-        self._log_file(run_id, artifact_file, lambda p: artifact_files.write_table(p, data))
+        """Save a dict of columns or a DataFrame as a JSON table; logging again appends rows."""
+        repo = self._artifact_repo(run_id)
+        existing = None
+        if any(
+            f.path == artifact_file for f in repo.list_artifacts(posixpath.dirname(artifact_file))
+        ):
+            with tempfile.TemporaryDirectory(prefix="runyard-") as tmp:
+                existing = artifact_files.read_table(repo.download_artifacts(artifact_file, tmp))
+        self._log_file(
+            run_id, artifact_file, lambda p: artifact_files.write_table(p, data, existing)
+        )
         # The UI finds tables through this tag: a JSON list of {"path", "type"} entries.
         logged = json.loads(self.get_run(run_id).data.tags.get("mlflow.loggedArtifacts", "[]"))
         entry = {"path": artifact_file, "type": "table"}

@@ -319,6 +319,8 @@ def log_metric(
     ts = timestamp if timestamp is not None else now_ms()
     step = step or 0
     validate_metric(key, value, ts, step)
+    if type(step) is not int or type(ts) is not int:  # numpy integers: store plain ints
+        ts, step = int(ts), int(step)
     client = _clients.get(get_tracking_uri()) or _client()
     if synchronous or (synchronous is None and not client._settings.async_logging):
         client.log_metric(rid, key, value, ts, step, synchronous=True)

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
-from runyard.errors import RunyardError
+from runyard.errors import InvalidParameterValue, RunyardError
 from runyard.store.sql.schema import SCHEMA_REVISION
 
 __all__ = ["MIGRATIONS_DIR", "current_revision", "make_engine", "prepare_schema", "upgrade"]
@@ -38,11 +38,22 @@ def _sqlite_path(uri: str) -> str | None:
 
 def make_engine(uri: str, busy_timeout: float = 30.0) -> Engine:
     """An engine for ``uri`` tuned for runyard's access pattern."""
-    path = _sqlite_path(uri)
+    try:
+        path = _sqlite_path(uri)
+    except ArgumentError:
+        raise InvalidParameterValue(
+            f"Invalid database URI '{uri}'. Use sqlite:///path.db or postgresql://user@host/db."
+        ) from None
     if path is None:
         if uri.startswith("postgresql://"):
             uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
-        return create_engine(uri, pool_pre_ping=True)
+        try:
+            return create_engine(uri, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            raise RunyardError(
+                f"The database driver for '{make_url(uri).drivername}' is not installed "
+                f"({exc.name}). For PostgreSQL: pip install 'runyard[postgres]'."
+            ) from None
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_timeout}}
     if path == ":memory:":
         kwargs["poolclass"] = StaticPool
@@ -125,6 +136,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def prepare_schema(engine: Engine, auto_upgrade: bool) -> None:
     """Make sure the schema is at head: upgrade when allowed, else explain what to run."""
+    try:
+        _prepare_schema(engine, auto_upgrade)
+    except DBAPIError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise RunyardError(
+            f"Cannot open the tracking database {url}: {reason}", error_code="IO_ERROR"
+        ) from None
+
+
+def _prepare_schema(engine: Engine, auto_upgrade: bool) -> None:
     found = current_revision(engine)
     if found == SCHEMA_REVISION:
         return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from urllib.parse import urlparse
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +28,7 @@ __all__ = ["DEFAULT_EXPERIMENT_ID", "ExperimentOps"]
 
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
+MAX_ARTIFACT_LOCATION_LENGTH = 2048
 
 
 def _validate_experiment_tag(tag: ExperimentTag) -> None:
@@ -35,6 +38,19 @@ def _validate_experiment_tag(tag: ExperimentTag) -> None:
             f"Experiment tag '{tag.key}' has a value of {len(str(tag.value))} characters;"
             f" the limit is {MAX_EXPERIMENT_TAG_VALUE_LENGTH}."
         )
+
+
+def _absolute_location(location: str) -> str:
+    """Relative local paths are resolved now, not against whatever directory reads them later."""
+    if len(location) > MAX_ARTIFACT_LOCATION_LENGTH:
+        raise InvalidParameterValue(
+            f"Artifact location is {len(location)} characters long; "
+            f"the limit is {MAX_ARTIFACT_LOCATION_LENGTH}."
+        )
+    scheme = urlparse(location).scheme
+    if scheme == "" or len(scheme) == 1:  # a plain path (or a Windows drive letter)
+        return os.path.abspath(location)
+    return location
 
 
 class ExperimentOps(SqlBase):
@@ -77,6 +93,8 @@ class ExperimentOps(SqlBase):
         validate_experiment_name(name)
         for tag in tags:
             _validate_experiment_tag(tag)
+        if artifact_location:
+            artifact_location = _absolute_location(artifact_location)
         now = now_ms()
         try:
             with self._write() as conn:

@@ -35,7 +35,13 @@ from runyard.utils.validation import validate_key, validate_run_id, validate_tag
 __all__ = ["RUN_NAME_TAG", "RunOps"]
 
 RUN_NAME_TAG = "mlflow.runName"
-_DATASET_LIMITS = {"name": 500, "digest": 36, "source": 65535, "schema": 1048575}
+_DATASET_LIMITS = {
+    "name": 500,
+    "digest": 36,
+    "source": 65535,
+    "schema": 1048575,
+    "profile": 16777215,
+}
 
 
 def _resolve_run_name(run_name: str | None, tags: Sequence[RunTag]) -> str:
@@ -52,9 +58,10 @@ def _validate_dataset_input(item: DatasetInput) -> None:
     ds = item.dataset
     for field, limit in _DATASET_LIMITS.items():
         value = getattr(ds, field)
-        if value is None or (field in ("name", "digest", "source") and value == ""):
+        required = field in ("name", "digest", "source")
+        if required and not value:
             raise InvalidParameterValue(f"Dataset {field} must be provided.")
-        if len(value) > limit:
+        if value is not None and len(value) > limit:
             raise InvalidParameterValue(
                 f"Dataset {field} is {len(value)} characters long; the limit is {limit}."
             )
