@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
+    Column,
     ColumnElement,
     Select,
     String,
@@ -76,7 +77,7 @@ DATASET_CONTEXT_TAG = "mlflow.data.context"
 _MAX_DOUBLE = 1.7976931348623157e308
 _DEFAULT_EXPERIMENT_ORDER = ["creation_time DESC", "experiment_id ASC"]
 
-_RUN_ATTRIBUTE_COLUMNS: dict[str, ColumnElement[Any]] = {
+_RUN_ATTRIBUTE_COLUMNS: dict[str, Column[Any]] = {
     "run_id": runs.c.run_uuid,
     "run_name": runs.c.name,
     "status": runs.c.status,
@@ -85,6 +86,9 @@ _RUN_ATTRIBUTE_COLUMNS: dict[str, ColumnElement[Any]] = {
     "start_time": runs.c.start_time,
     "end_time": runs.c.end_time,
 }
+# Relative cost of checking one run against a clause: attributes are read from the runs row
+# already in hand; params and tags are narrow rows; metric rows are wider; datasets need a join.
+_PROBE_COST = {"attribute": 0, "param": 1, "tag": 1, "metric": 2, "dataset": 3}
 _RUN_KEY_VALUE_TABLES: dict[str, Table] = {
     "metric": metric_summaries,
     "param": params,
@@ -274,7 +278,7 @@ def _run_sort_keys(
     for index, ordering in enumerate(orderings):
         if ordering.entity == "attribute":
             column = _RUN_ATTRIBUTE_COLUMNS[ordering.key]
-            if getattr(column, "nullable", True):
+            if column.nullable:
                 keys.append(case((column.is_(None), 1), else_=0))
             keys.append(_direction(column, ordering.ascending))
             continue
@@ -360,7 +364,10 @@ def select_runs(
         runs.c.experiment_id.in_(ids),
         *_stage_filter(runs.c.lifecycle_stage, run_view_type),
     ]
-    conditions.extend(_run_filter(c, i) for i, c in enumerate(comparisons))
+    # SQLite evaluates the terms in order and stops at the first false one, so the free checks
+    # on the runs row go first and each later term only probes runs that are still candidates.
+    ordered = sorted(enumerate(comparisons), key=lambda item: _PROBE_COST[item[1].entity])
+    conditions.extend(_run_filter(c, i) for i, c in ordered)
     return (
         select(*runs.c)
         .select_from(source)
