@@ -1,0 +1,35 @@
+"""The ``runyard`` command line: MLflow's command names and options, on click.
+
+Each command group lives in its own module; ``output`` holds what they share. Groups still to
+come (``server``, ``ui``, ``db``, ``gc``, ``models``, ``run``) are added here the same way.
+"""
+
+from __future__ import annotations
+
+import click
+
+from runyard.cli import artifacts, experiments, runs
+from runyard.cli.output import RunyardGroup
+from runyard.version import __version__
+
+__all__ = ["main"]
+
+
+@click.group(cls=RunyardGroup)
+@click.version_option(__version__, "--version", prog_name="runyard")
+def main() -> None:
+    """runyard: track ML experiments, runs and artifacts; MLflow-compatible.
+
+    Commands read the tracking store from RUNYARD_TRACKING_URI (or MLFLOW_TRACKING_URI),
+    by default sqlite:///runyard.db in the current directory.
+
+    \b
+    Example:
+        runyard experiments list
+        runyard runs list -e 1
+    """
+
+
+main.add_command(experiments.commands)
+main.add_command(runs.commands)
+main.add_command(artifacts.commands)
