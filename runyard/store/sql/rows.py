@@ -20,6 +20,7 @@ from runyard.entities import (
     RunInputs,
 )
 from runyard.store.sql import schema as t
+from runyard.store.sql.prepared import fetch_all
 
 __all__ = [
     "experiment_from_row",
@@ -67,17 +68,18 @@ def load_experiment_tags(conn: Connection, ids: Sequence[int]) -> dict[int, dict
 
 
 def run_info_from_row(row: Any) -> RunInfo:
-    """A RunInfo from a ``runs`` row (a Core Row or a RunRecord)."""
+    """A RunInfo from a ``runs`` row in column order (a Core Row or a RunRecord)."""
+    run_uuid, exp_id, name, user_id, status, start, end, stage, artifact_uri, _deleted = row
     return RunInfo(
-        run_id=row.run_uuid,
-        experiment_id=str(row.experiment_id),
-        user_id=row.user_id or "",
-        status=row.status,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        lifecycle_stage=row.lifecycle_stage,
-        artifact_uri=row.artifact_uri or "",
-        run_name=row.name or "",
+        run_id=run_uuid,
+        experiment_id=str(exp_id),
+        user_id=user_id or "",
+        status=status,
+        start_time=start,
+        end_time=end,
+        lifecycle_stage=stage,
+        artifact_uri=artifact_uri or "",
+        run_name=name or "",
     )
 
 
@@ -113,7 +115,31 @@ def load_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, list[DatasetI
     return out
 
 
-def load_runs(conn: Connection, run_rows: Sequence[Row[Any]]) -> list[Run]:
+def _key_values(conn: Connection, stmt: Any) -> dict[str, dict[str, Any]]:
+    """``{run_uuid: {key: value}}`` from a (run_uuid, key, value) select."""
+    out: dict[str, dict[str, Any]] = {}
+    for run_uuid, key, value in fetch_all(conn, stmt):
+        found = out.get(run_uuid)
+        if found is None:
+            out[run_uuid] = {key: value}
+        else:
+            found[key] = value
+    return out
+
+
+def _latest_metrics(conn: Connection, stmt: Any) -> dict[str, list[Metric]]:
+    out: dict[str, list[Metric]] = {}
+    for run_uuid, key, value, timestamp, step, is_nan in fetch_all(conn, stmt):
+        metric = Metric(key, _NAN if is_nan else value, timestamp, step)
+        found = out.get(run_uuid)
+        if found is None:
+            out[run_uuid] = [metric]
+        else:
+            found.append(metric)
+    return out
+
+
+def load_runs(conn: Connection, run_rows: Sequence[Any]) -> list[Run]:
     """Full Run entities for ``runs`` rows, with 4–6 queries per 2,000 runs."""
     if len(run_rows) > _CHUNK:
         return [
@@ -125,32 +151,29 @@ def load_runs(conn: Connection, run_rows: Sequence[Row[Any]]) -> list[Run]:
     if not ids:
         return []
     p, rt, ms = t.params, t.run_tags, t.metric_summaries
-    params = _grouped(
-        conn.execute(select(p.c.run_uuid, p.c.key, p.c.value).where(p.c.run_uuid.in_(ids)))
+    params = _key_values(
+        conn, select(p.c.run_uuid, p.c.key, p.c.value).where(p.c.run_uuid.in_(ids))
     )
-    tags = _grouped(
-        conn.execute(select(rt.c.run_uuid, rt.c.key, rt.c.value).where(rt.c.run_uuid.in_(ids)))
+    tags = _key_values(
+        conn, select(rt.c.run_uuid, rt.c.key, rt.c.value).where(rt.c.run_uuid.in_(ids))
     )
-    metrics = _grouped(
-        conn.execute(
-            select(
-                ms.c.run_uuid, ms.c.key, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan
-            ).where(ms.c.run_uuid.in_(ids))
-        )
+    metrics = _latest_metrics(
+        conn,
+        select(ms.c.run_uuid, ms.c.key, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan).where(
+            ms.c.run_uuid.in_(ids)
+        ),
     )
     inputs = load_inputs(conn, ids)
     runs = []
+    empty: dict[str, Any] = {}
     for row in run_rows:
         rid = row.run_uuid
-        metric_objs = tuple(
-            Metric(m.key, metric_value(m.value, m.is_nan), m.timestamp, m.step)
-            for m in metrics.get(rid, ())
-        )
+        metric_objs = tuple(metrics.get(rid, ()))
         data = RunData(
-            metrics={m.key: m.value for m in metric_objs},
-            params={r.key: r.value for r in params.get(rid, ())},
-            tags={r.key: r.value for r in tags.get(rid, ())},
-            metric_objs=metric_objs,
+            {m.key: m.value for m in metric_objs},
+            dict(params.get(rid, empty)),
+            dict(tags.get(rid, empty)),
+            metric_objs,
         )
         runs.append(Run(run_info_from_row(row), data, RunInputs(inputs.get(rid, []))))
     return runs

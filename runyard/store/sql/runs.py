@@ -27,7 +27,7 @@ from runyard.store.search.paging import decode_page_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase, parse_experiment_id
 from runyard.store.sql.rows import load_inputs, load_runs, metric_value, run_info_from_row
-from runyard.store.sql.search_sql import select_runs
+from runyard.store.sql.search_sql import fetch_run_page, plan_runs
 from runyard.utils.names import random_run_name
 from runyard.utils.time import now_ms
 from runyard.utils.validation import validate_key, validate_run_id, validate_tag_value
@@ -205,11 +205,9 @@ class RunOps(SqlBase):
             )
         offset = decode_page_token(page_token)
         exp_ids = [parse_experiment_id(e) for e in experiment_ids]
-        query = select_runs(
-            exp_ids, filter_string, run_view_type, list(order_by or []), offset, max_results + 1
-        )
+        plan = plan_runs(exp_ids, filter_string, run_view_type, list(order_by or []))
         with self._read() as conn:
-            rows = conn.execute(query).all()
+            rows = fetch_run_page(conn, plan, offset, max_results + 1)
             runs = load_runs(conn, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(runs, token)

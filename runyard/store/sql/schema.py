@@ -146,7 +146,7 @@ metric_summaries = Table(
     Column("point_count", BigInteger, nullable=False),
     UniqueConstraint("run_uuid", "key", name="uq_metric_summaries_run_key"),
     # Filters and sorts on a metric across runs (metrics.m1 > 0.5) use this index.
-    Index("ix_metric_summaries_key_value", "key", "value"),
+    Index("ix_metric_summaries_key_nan_value", "key", "is_nan", "value"),
 )
 
 metric_points = Table(

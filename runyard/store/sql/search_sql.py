@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
     Column,
     ColumnElement,
+    Connection,
+    Row,
     Select,
     String,
     Table,
@@ -37,6 +40,7 @@ from sqlalchemy import (
     bindparam,
     case,
     false,
+    func,
     or_,
     select,
     true,
@@ -69,7 +73,13 @@ from runyard.store.sql.schema import (
     runs,
 )
 
-__all__ = ["select_experiments", "select_runs"]
+__all__ = [
+    "RunSearchPlan",
+    "fetch_run_page",
+    "plan_runs",
+    "select_experiments",
+    "select_runs",
+]
 
 #: The input tag that carries a dataset input's context (``training``, ``eval``...).
 DATASET_CONTEXT_TAG = "mlflow.data.context"
@@ -271,11 +281,16 @@ def _direction(column: ColumnElement[Any], ascending: bool) -> UnaryExpression[A
 
 def _run_sort_keys(
     orderings: Sequence[OrderBy],
+    source: FromClause = runs,
+    first_index: int = 0,
 ) -> tuple[FromClause, list[ColumnElement[Any] | UnaryExpression[Any]]]:
-    """The FROM clause (runs plus one LEFT JOIN per key sort) and the ORDER BY list."""
-    source: FromClause = runs
+    """The FROM clause (``source`` plus one LEFT JOIN per key sort) and the ORDER BY list.
+
+    ``orderings`` may be the tail of the user's order (see :func:`plan_runs`); ``first_index``
+    keeps join aliases unique across the two parts.
+    """
     keys: list[ColumnElement[Any] | UnaryExpression[Any]] = []
-    for index, ordering in enumerate(orderings):
+    for index, ordering in enumerate(orderings, first_index):
         if ordering.entity == "attribute":
             column = _RUN_ATTRIBUTE_COLUMNS[ordering.key]
             if column.nullable:
@@ -292,10 +307,15 @@ def _run_sort_keys(
         else:
             rank = case((table.c.run_uuid.is_(None), 1), else_=0)
         keys.extend([rank, _direction(table.c.value, ordering.ascending)])
+    return source, keys
+
+
+def _tie_breaks(orderings: Sequence[OrderBy]) -> list[UnaryExpression[Any]]:
+    keys = []
     if not any(o.entity == "attribute" and o.key == "start_time" for o in orderings):
         keys.append(runs.c.start_time.desc())
     keys.append(runs.c.run_uuid.asc())
-    return source, keys
+    return keys
 
 
 # --- Public API -----------------------------------------------------------------------------
@@ -355,11 +375,38 @@ def select_runs(
         InvalidFilter: For a malformed filter or order_by.
         InvalidParameterValue: For a bad experiment id, offset or limit.
     """
+    plan = plan_runs(experiment_ids, filter_string, run_view_type, order_by)
+    _check_page(offset, limit)
+    return plan.single.offset(offset).limit(limit)
+
+
+@dataclass(frozen=True)
+class RunSearchPlan:
+    """Ways to read the ordered result of a run search (all give the same rows, in order).
+
+    ``single`` is one select of the whole ordered result. When the first sort key is a metric,
+    ``leading`` and ``rest`` split that result in two: ``leading`` holds the runs with a real
+    value for that metric, joined inner and ordered by the value, so SQLite walks
+    ``ix_metric_summaries_key_nan_value`` in order and stops after one page instead of ranking
+    every run of the experiment; ``rest`` holds the runs with NaN or no value, which always sort
+    after them. :func:`fetch_run_page` stitches a page together from the two.
+    """
+
+    single: Select[Any]
+    leading: Select[Any] | None = None
+    rest: Select[Any] | None = None
+
+
+def plan_runs(
+    experiment_ids: Iterable[int | str],
+    filter_string: str | None,
+    run_view_type: int,
+    order_by: list[str] | None,
+) -> RunSearchPlan:
+    """Compile a run search once; see :class:`RunSearchPlan` and :func:`select_runs`."""
     comparisons = parse_run_filter(filter_string)
     orderings = parse_run_order_by(order_by)
     ids = _experiment_ids(experiment_ids)
-    _check_page(offset, limit)
-    source, sort_keys = _run_sort_keys(orderings)
     conditions = [
         runs.c.experiment_id.in_(ids),
         *_stage_filter(runs.c.lifecycle_stage, run_view_type),
@@ -368,14 +415,46 @@ def select_runs(
     # on the runs row go first and each later term only probes runs that are still candidates.
     ordered = sorted(enumerate(comparisons), key=lambda item: _PROBE_COST[item[1].entity])
     conditions.extend(_run_filter(c, i) for i, c in ordered)
-    return (
-        select(*runs.c)
-        .select_from(source)
-        .where(*conditions)
-        .order_by(*sort_keys)
-        .offset(offset)
-        .limit(limit)
+    source, sort_keys = _run_sort_keys(orderings)
+    tail = _tie_breaks(orderings)
+    single = select(*runs.c).select_from(source).where(*conditions).order_by(*sort_keys, *tail)
+    if not orderings or orderings[0].entity != "metric":
+        return RunSearchPlan(single)
+    first = orderings[0]
+    lead = metric_summaries.alias("lead_metric")
+    lead_source = runs.join(
+        lead,
+        and_(lead.c.run_uuid == runs.c.run_uuid, lead.c.key == first.key, lead.c.is_nan == false()),
     )
+    lead_source, lead_keys = _run_sort_keys(orderings[1:], lead_source, first_index=1)
+    leading = (
+        select(*runs.c)
+        .select_from(lead_source)
+        .where(*conditions)
+        .order_by(_direction(lead.c.value, first.ascending), *lead_keys, *tail)
+    )
+    # The first sort key of ``single`` is the metric's rank: 0 real, 1 NaN, 2 missing.
+    rest = single.where(sort_keys[0] != 0)
+    return RunSearchPlan(single, leading, rest)
+
+
+def fetch_run_page(
+    conn: Connection, plan: RunSearchPlan, offset: int, limit: int
+) -> list[Row[Any]]:
+    """Rows ``offset .. offset + limit`` of the plan's ordered result."""
+    _check_page(offset, limit)
+    if plan.leading is None or plan.rest is None:
+        return list(conn.execute(plan.single.offset(offset).limit(limit)).all())
+    rows = list(conn.execute(plan.leading.offset(offset).limit(limit)).all())
+    if len(rows) == limit:
+        return rows
+    if rows:
+        rest_offset = 0  # the leading part ended inside this page
+    else:
+        counted = select(func.count()).select_from(plan.leading.order_by(None).subquery())
+        rest_offset = offset - int(conn.execute(counted).scalar_one())
+    rows.extend(conn.execute(plan.rest.offset(rest_offset).limit(limit - len(rows))).all())
+    return rows
 
 
 def _experiment_filter(comparison: Comparison, index: int) -> ColumnElement[bool]:

@@ -87,7 +87,9 @@ def upgrade() -> None:
         sa.Column("point_count", sa.BigInteger, nullable=False),
         sa.UniqueConstraint("run_uuid", "key", name="uq_metric_summaries_run_key"),
     )
-    op.create_index("ix_metric_summaries_key_value", "metric_summaries", ["key", "value"])
+    op.create_index(
+        "ix_metric_summaries_key_nan_value", "metric_summaries", ["key", "is_nan", "value"]
+    )
     op.create_table(
         "metric_points",
         sa.Column("series_id", series_id, nullable=False),
