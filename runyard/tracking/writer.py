@@ -23,7 +23,7 @@ from runyard.entities import Metric, Param, RunTag
 from runyard.errors import RunyardError
 from runyard.store.base import TrackingStore
 
-__all__ = ["AsyncWriter", "flush_all"]
+__all__ = ["TRANSIENT_ERRORS", "AsyncWriter", "flush_all"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,11 @@ _METRIC, _PARAM, _TAG, _BATCH = 0, 1, 2, 3
 _MAX_METRICS, _MAX_PARAMS, _MAX_TAGS, _MAX_TOTAL = 1000, 100, 100, 1000
 # Past this many queued values the producer wakes the thread instead of waiting for the tick.
 _WAKE_AT = 20_000
+
+#: Error codes that mean "try again later": values stay queued instead of being reported.
+TRANSIENT_ERRORS = frozenset(
+    {"TEMPORARILY_UNAVAILABLE", "UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
+)
 
 _all_writers: list[AsyncWriter] = []
 _hooks_installed = False
@@ -116,8 +121,17 @@ class AsyncWriter:
             if not items:
                 return
             store = self._store_factory()
-            for run_id, metrics, params, tags in _batches(items):
-                self._write(store, run_id, metrics, params, tags)
+            batches = list(_batches(items))
+            for done, (run_id, metrics, params, tags) in enumerate(batches):
+                try:
+                    self._write(store, run_id, metrics, params, tags)
+                except RunyardError:
+                    # A temporary outage: keep what is not written yet, ahead of newer values,
+                    # for the next flush; the caller (or the thread's next tick) retries.
+                    unwritten = [(_BATCH, rid, (m, p, g)) for rid, m, p, g in batches[done:]]
+                    with self._queue_lock:
+                        self._queue[:0] = unwritten
+                    raise
 
     def _write(
         self,
@@ -131,6 +145,8 @@ class AsyncWriter:
             store.log_batch(run_id, metrics, params, tags)
             return
         except RunyardError as exc:
+            if exc.error_code in TRANSIENT_ERRORS:
+                raise
             parts: list[tuple[list[Metric], list[Param], list[RunTag]]] = [
                 (metrics, [], []),
                 *(([], [p], []) for p in params),
@@ -145,6 +161,8 @@ class AsyncWriter:
             try:
                 store.log_batch(run_id, part_metrics, part_params, part_tags)
             except RunyardError as exc:
+                if exc.error_code in TRANSIENT_ERRORS:
+                    raise
                 self._errors.append(exc)
 
 

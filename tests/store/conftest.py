@@ -1,18 +1,41 @@
-"""A fresh SQL tracking store per test, on a real SQLite file."""
+"""A fresh SQL tracking store per test: real SQLite, and PostgreSQL when one is given.
+
+Set ``RUNYARD_TEST_POSTGRES_URI=postgresql://user@host:port/db`` to run every store test on
+PostgreSQL as well; each test then starts from an empty ``public`` schema.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from runyard.store.sql.store import SqlTrackingStore
 
+POSTGRES_URI = os.environ.get("RUNYARD_TEST_POSTGRES_URI")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URI else ["sqlite"]
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    s = SqlTrackingStore(f"sqlite:///{tmp_path / 'store.db'}", str(tmp_path / "artifacts"))
+
+def _reset_postgres(uri: str) -> None:
+    engine = create_engine(uri.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    if request.param == "postgresql":
+        assert POSTGRES_URI is not None
+        _reset_postgres(POSTGRES_URI)
+        uri = POSTGRES_URI
+    else:
+        uri = f"sqlite:///{tmp_path / 'store.db'}"
+    s = SqlTrackingStore(uri, str(tmp_path / "artifacts"))
     yield s
     s.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from runyard.entities import FileInfo
-from runyard.errors import ResourceDoesNotExist
+from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
 from runyard.store.artifact.base import CHUNK_SIZE, clean_artifact_path, walk_files
 
 __all__ = ["LocalArtifactRepository", "local_path_from_uri"]
@@ -34,13 +34,37 @@ class LocalArtifactRepository:
     def _resolve(self, artifact_path: str | None) -> Path:
         rel = clean_artifact_path(artifact_path)
         target = self.root / rel if rel else self.root
-        # Symlinks inside the root could still point outside it; refuse those too.
-        if self.root.exists() and target.exists():
-            real_root = self.root.resolve()
-            real = target.resolve()
-            if real != real_root and real_root not in real.parents:
-                raise ResourceDoesNotExist(f"Artifact path '{artifact_path}' is outside the root")
+        # ``..`` is refused above, but a symlink inside the root could still lead outside it.
+        # The deepest part of the path that exists decides where a read or a write lands.
+        probe = target
+        while not os.path.lexists(probe) and probe != self.root:
+            probe = probe.parent
+        if os.path.lexists(probe) and not self._inside(probe):
+            raise InvalidParameterValue(
+                f"Artifact path '{artifact_path}' leads outside the artifact root."
+            )
         return target
+
+    def _inside(self, path: Path) -> bool:
+        real_root = self.root.resolve()
+        real = path.resolve()
+        return real == real_root or real_root in real.parents
+
+    def _copy_tree(self, source: Path, dest: Path, seen: frozenset[Path] = frozenset()) -> None:
+        """Copy a tree, skipping symlinks that lead outside the root or back up the tree."""
+        real = source.resolve()
+        if real in seen:
+            return
+        seen = seen | {real}
+        dest.mkdir(parents=True, exist_ok=True)
+        for entry in os.scandir(source):
+            path = Path(entry.path)
+            if entry.is_symlink() and not self._inside(path):
+                continue
+            if entry.is_dir():
+                self._copy_tree(path, dest / entry.name, seen)
+            else:
+                shutil.copyfile(path, dest / entry.name)
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         """Copy one file to ``<root>/<artifact_path>/<basename>``."""
@@ -81,7 +105,7 @@ class LocalArtifactRepository:
         rel = clean_artifact_path(artifact_path)
         out = dst / rel if rel else dst
         if source.is_dir():
-            shutil.copytree(source, out, dirs_exist_ok=True)
+            self._copy_tree(source, out)
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, out)
@@ -119,7 +143,7 @@ class LocalArtifactRepository:
             target.unlink()
 
     def iter_files(self, artifact_path: str | None = None) -> Iterator[tuple[str, str]]:
-        """Every file below ``artifact_path`` as (absolute path, relative path)."""
+        """Every file below ``artifact_path`` as (absolute path, path relative to it)."""
         target = self._resolve(artifact_path)
         if target.is_dir():
             yield from walk_files(str(target))

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from runyard.entities import LifecycleStage
-from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
+from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
 from runyard.store.sql import schema as t
 from runyard.store.sql.engine import write_connection
 from runyard.store.sql.statements import RunRecord, Statements
@@ -28,6 +29,23 @@ def parse_experiment_id(experiment_id: object) -> int:
         ) from None
 
 
+@contextlib.contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    """A locked, unreachable or restarting database is a temporary condition, said so.
+
+    Callers (the background writer above all) keep their values and retry on
+    TEMPORARILY_UNAVAILABLE; everything else is a permanent error.
+    """
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise RunyardError(
+            f"The tracking database is unavailable: {reason}",
+            error_code="TEMPORARILY_UNAVAILABLE",
+        ) from exc
+
+
 class SqlBase:
     """Holds the engine; the mixins build on these helpers."""
 
@@ -36,12 +54,12 @@ class SqlBase:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn:
+        with _unavailable_as_error(), self._engine.connect() as conn:
             yield conn
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with write_connection(self._engine) as conn:
+        with _unavailable_as_error(), write_connection(self._engine) as conn:
             yield conn
 
     def _insert(self, table: Table) -> Any:

@@ -79,5 +79,4 @@ def fetch_all(conn: Connection, stmt: ClauseElement) -> list[tuple[Any, ...]]:
     args: Any = params if order is None else tuple(params[name] for name in order)
     cursor = conn.connection.cursor()
     cursor.execute(str(compiled), args)
-    rows: list[tuple[Any, ...]] = cursor.fetchall()
-    return rows
+    return list(cursor.fetchall())

@@ -422,7 +422,7 @@ def plan_runs(
         return RunSearchPlan(single)
     first = orderings[0]
     lead = metric_summaries.alias("lead_metric")
-    lead_source = runs.join(
+    lead_source: FromClause = runs.join(
         lead,
         and_(lead.c.run_uuid == runs.c.run_uuid, lead.c.key == first.key, lead.c.is_nan == false()),
     )
