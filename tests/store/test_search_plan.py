@@ -44,7 +44,7 @@ ORDERS = [
 FILTERS = [None, "params.p = 'x'", "metrics.m1 > 0.3"]
 
 
-@pytest.mark.parametrize(("order_by", "filter_string"), itertools.product(ORDERS, FILTERS))
+@pytest.mark.parametrize(("order_by", "filter_string"), list(itertools.product(ORDERS, FILTERS)))
 def test_pages_match_single_query(
     seeded: tuple[SqlTrackingStore, str], order_by: list[str], filter_string: str | None
 ) -> None:
