@@ -1,0 +1,7 @@
+"""Benchmark suite comparing runyard with MLflow and trackio.
+
+Run it from the repository root with ``python -m benchmarks``; see
+``benchmarks/README.md``. Importing this package must stay cheap and free of
+third-party imports: the workload scripts in it are also executed by other
+interpreters (the MLflow and trackio virtual environments).
+"""
