@@ -77,7 +77,10 @@ class ActiveRun(Run):
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        end_run(RunStatus.to_string(RunStatus.FINISHED if exc_type is None else RunStatus.FAILED))
+        # If the block already ended this run itself, there is nothing left to end (MLflow).
+        if any(r.info.run_id == self.info.run_id for r in _state.runs):
+            status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
+            end_run(RunStatus.to_string(status))
 
 
 class _State(threading.local):
@@ -202,13 +205,15 @@ def set_experiment_tags(tags: dict[str, Any]) -> None:
 
 
 # -- runs ------------------------------------------------------------------------------------
-def _resume(client: Client, run_id: str) -> Run:
+def _resume(client: Client, run_id: str, tags: dict[str, str], run_name: str | None) -> Run:
     run = client.get_run(run_id)
     if run.info.lifecycle_stage != LifecycleStage.ACTIVE:
         raise InvalidParameterValue(
             f"Cannot start run with ID {run_id} because it is in the deleted state."
         )
-    client.update_run(run_id, status="RUNNING")
+    client.update_run(run_id, status="RUNNING", name=run_name)
+    if tags:
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
     return client.get_run(run_id)
 
 
@@ -233,15 +238,15 @@ def start_run(
         )
     client = _client()
     existing = run_id or (ENV.RUN_ID.get() if not _state.runs else None)
+    user_tags = {k: str(v) for k, v in (tags or {}).items()}
+    parent = parent_run_id or (_state.runs[-1].info.run_id if _state.runs and nested else None)
+    if parent:
+        user_tags[PARENT_TAG] = parent
+    if description:
+        user_tags[NOTE_TAG] = description
     if existing:
-        run = _resume(client, existing)
+        run = _resume(client, existing, user_tags, run_name)
     else:
-        user_tags = {k: str(v) for k, v in (tags or {}).items()}
-        parent = parent_run_id or (_state.runs[-1].info.run_id if _state.runs and nested else None)
-        if parent:
-            user_tags[PARENT_TAG] = parent
-        if description:
-            user_tags[NOTE_TAG] = description
         exp_id = str(experiment_id) if experiment_id is not None else _active_experiment_id()
         run = client.create_run(exp_id, now_ms(), resolve_run_tags(user_tags), run_name)
     active = ActiveRun(run.info, run.data, run.inputs)

@@ -250,9 +250,19 @@ def flush_all() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    flush_all()
+    # The signal can land while this very thread holds a writer's lock (inside a flush), so the
+    # handler must not flush itself: a helper thread writes everything, then ends the process
+    # with the default SIGTERM action. The interrupted code runs on meanwhile and lets go of
+    # the lock; a second SIGTERM kills at once.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+
+    def flush_then_exit() -> None:
+        try:
+            flush_all()
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=flush_then_exit, name="runyard-sigterm", daemon=True).start()
 
 
 def _install_exit_hooks() -> None:

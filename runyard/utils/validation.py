@@ -6,6 +6,7 @@ raise at the call site, before anything is queued.
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 import posixpath
@@ -108,14 +109,12 @@ def validate_metric(key: str, value: object, timestamp: object, step: object) ->
         raise InvalidParameterValue(
             f"Got invalid value {value!r} for metric '{key}': booleans are not metrics."
         )
-    if not isinstance(value, (int, float)):
-        try:
-            float(value)  # type: ignore[arg-type]  # numpy scalars and Decimal are fine
-        except (TypeError, ValueError):
-            raise InvalidParameterValue(
-                f"Got invalid value {value!r} for metric '{key}' (timestamp={timestamp}). "
-                "Please specify value as a valid double (64-bit floating point)"
-            ) from None
+    if not isinstance(value, (numbers.Real, decimal.Decimal)):
+        # numpy scalars and Decimal convert to a double; strings, None, complex do not.
+        raise InvalidParameterValue(
+            f"Got invalid value {value!r} for metric '{key}' (timestamp={timestamp}). "
+            "Please specify value as a valid double (64-bit floating point)"
+        )
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral) or timestamp < 0:
         raise InvalidParameterValue(
             f"Got invalid timestamp {timestamp!r} for metric '{key}' (value={value}). "

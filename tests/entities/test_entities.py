@@ -59,3 +59,13 @@ def test_enums() -> None:
         RunStatus.from_string("DONE")
     with pytest.raises(InvalidParameterValue):
         RunStatus.to_string(42)
+
+
+def test_metric_series_equals_plain_construction() -> None:
+    from runyard.entities.run import metric_series
+
+    points = [(0.5, 10, 0), (float("inf"), 11, 1)]
+    built = metric_series("loss", "r1", points)
+    assert built == [Metric("loss", v, ts, st, "r1") for v, ts, st in points]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built[0].value = 1.0  # type: ignore[misc]

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from runyard.entities import Metric, PagedList, Param, RunTag
+from runyard.entities.run import metric_series
 from runyard.errors import InvalidParameterValue
 from runyard.store.search.paging import decode_page_token, encode_page_token
 from runyard.store.sql import schema as t
@@ -27,6 +28,8 @@ __all__ = ["LoggingOps", "point_rows", "summary_rows"]
 _isnan = math.isnan
 _isinf = math.isinf
 _isfinite = math.isfinite
+_first = itemgetter(0)
+_NAN = float("nan")
 
 
 def point_rows(run_id: str, metrics: Sequence[Metric]) -> list[tuple[Any, ...]]:
@@ -166,7 +169,6 @@ class LoggingOps(SqlBase):
             if end < len(rows):
                 token = encode_page_token(end)
             rows = rows[offset:end]
-        nan = float("nan")
-        return PagedList(
-            [Metric(metric_key, nan if n else v, ts, st, run_id) for ts, st, v, n in rows], token
-        )
+        if None in map(_first, rows):
+            rows = [(_NAN if v is None else v, ts, st) for v, ts, st in rows]
+        return PagedList(metric_series(metric_key, run_id, rows), token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, case, func, null, select, true, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
@@ -120,8 +120,11 @@ class Statements:
         self.series_id = prep(
             select(ms.c.series_id).where(ms.c.run_uuid == run_id, ms.c.key == bindparam("key"))
         )
+        # NaN comes back as NULL, in Metric's argument order: (value, timestamp, step).
         self.history = prep(
-            select(mp.c.timestamp, mp.c.step, mp.c.value, mp.c.is_nan)
+            select(
+                case((mp.c.is_nan == true(), null()), else_=mp.c.value), mp.c.timestamp, mp.c.step
+            )
             .where(mp.c.series_id == bindparam("series_id"))
             .order_by(mp.c.step, mp.c.timestamp, mp.c.value)
         )
