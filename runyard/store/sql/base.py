@@ -29,6 +29,20 @@ def parse_experiment_id(experiment_id: object) -> int:
         ) from None
 
 
+# Messages of OperationalErrors that pass: a busy SQLite file, a PostgreSQL server that is
+# restarting or unreachable. Others ("no such column") are bugs and must not be retried forever.
+_TRANSIENT_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "database is busy",
+    "connection",
+    "server closed",
+    "terminating",
+    "the database system is",
+    "timeout",
+)
+
+
 @contextlib.contextmanager
 def _unavailable_as_error() -> Iterator[None]:
     """A locked, unreachable or restarting database is a temporary condition, said so.
@@ -40,10 +54,13 @@ def _unavailable_as_error() -> Iterator[None]:
         yield
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise RunyardError(
-            f"The tracking database is unavailable: {reason}",
-            error_code="TEMPORARILY_UNAVAILABLE",
-        ) from exc
+        lowered = reason.lower()
+        if exc.connection_invalidated or any(m in lowered for m in _TRANSIENT_MESSAGES):
+            raise RunyardError(
+                f"The tracking database is unavailable: {reason}",
+                error_code="TEMPORARILY_UNAVAILABLE",
+            ) from exc
+        raise
 
 
 class SqlBase:

@@ -80,8 +80,16 @@ def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.info.get("write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight on the DBAPI cursor: this runs for every transaction.
+        statement = "BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN"
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(statement)
+        except conn.dialect.loaded_dbapi.OperationalError as exc:
+            # Raised outside SQLAlchemy's execution, so wrap it as SQLAlchemy would.
+            raise OperationalError(statement, None, exc) from exc
+        finally:
+            cursor.close()
 
 
 @contextlib.contextmanager

@@ -117,10 +117,9 @@ class LoggingOps(SqlBase):
             else:
                 out[key] = sid
         if missing:
-            ms = t.metric_summaries.c
-            found = conn.execute(
-                select(ms.key, ms.series_id).where(ms.run_uuid == run_id, ms.key.in_(missing))
-            ).all()
+            named = {f"k{i}": key for i, key in enumerate(missing)}
+            lookup = self._sql.series_ids(len(missing))
+            found = lookup.run(conn, run_uuid=run_id, **named).fetchall()
             if len(cache) > _SERIES_CACHE_SIZE:
                 cache.clear()
             for key, sid in found:

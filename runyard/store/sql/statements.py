@@ -70,7 +70,21 @@ def _summary_upsert(dialect: Dialect) -> Any:
 class Statements:
     """Every prepared statement of one store."""
 
+    def series_ids(self, count: int) -> Prepared:
+        """``(key, series_id)`` of ``count`` keys (params ``run_uuid``, ``k0``..``k<count-1>``)."""
+        found = self._series_ids.get(count)
+        if found is None:
+            ms = t.metric_summaries.c
+            stmt = select(ms.key, ms.series_id).where(
+                ms.run_uuid == bindparam("run_uuid"),
+                ms.key.in_([bindparam(f"k{i}") for i in range(count)]),
+            )
+            found = self._series_ids[count] = Prepared(stmt, self._dialect)
+        return found
+
     def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._series_ids: dict[int, Prepared] = {}
         runs, mp, ms = t.runs, t.metric_points, t.metric_summaries
         p, rt, exp = t.params, t.run_tags, t.experiments
         run_id: Any = bindparam("run_uuid")
