@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
-__all__ = ["Prepared", "fetch_all"]
+__all__ = ["Prepared"]
 
 
 class Prepared:
@@ -65,18 +65,3 @@ class Prepared:
         cursor = conn.connection.cursor()
         cursor.executemany(self.sql, args)
         return int(cursor.rowcount)
-
-
-def fetch_all(conn: Connection, stmt: ClauseElement) -> list[tuple[Any, ...]]:
-    """Run a dynamic select (e.g. ``IN`` over a page of ids) on the DBAPI cursor: plain tuples.
-
-    Compiling costs a fraction of a millisecond per call, far less than building a Row object
-    for each of the tens of thousands of rows a page of runs can have.
-    """
-    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    order = getattr(compiled, "positiontup", None)
-    args: Any = params if order is None else tuple(params[name] for name in order)
-    cursor = conn.connection.cursor()
-    cursor.execute(str(compiled), args)
-    return list(cursor.fetchall())

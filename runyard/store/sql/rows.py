@@ -20,7 +20,7 @@ from runyard.entities import (
     RunInputs,
 )
 from runyard.store.sql import schema as t
-from runyard.store.sql.prepared import fetch_all
+from runyard.store.sql.statements import Statements
 
 __all__ = [
     "experiment_from_row",
@@ -115,10 +115,10 @@ def load_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, list[DatasetI
     return out
 
 
-def _key_values(conn: Connection, stmt: Any) -> dict[str, dict[str, Any]]:
-    """``{run_uuid: {key: value}}`` from a (run_uuid, key, value) select."""
+def _key_values(rows: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
+    """``{run_uuid: {key: value}}`` from (run_uuid, key, value) rows."""
     out: dict[str, dict[str, Any]] = {}
-    for run_uuid, key, value in fetch_all(conn, stmt):
+    for run_uuid, key, value in rows:
         found = out.get(run_uuid)
         if found is None:
             out[run_uuid] = {key: value}
@@ -127,9 +127,9 @@ def _key_values(conn: Connection, stmt: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _latest_metrics(conn: Connection, stmt: Any) -> dict[str, list[Metric]]:
+def _latest_metrics(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[Metric]]:
     out: dict[str, list[Metric]] = {}
-    for run_uuid, key, value, timestamp, step, is_nan in fetch_all(conn, stmt):
+    for run_uuid, key, value, timestamp, step, is_nan in rows:
         metric = Metric(key, _NAN if is_nan else value, timestamp, step)
         found = out.get(run_uuid)
         if found is None:
@@ -139,30 +139,25 @@ def _latest_metrics(conn: Connection, stmt: Any) -> dict[str, list[Metric]]:
     return out
 
 
-def load_runs(conn: Connection, run_rows: Sequence[Any]) -> list[Run]:
+def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> list[Run]:
     """Full Run entities for ``runs`` rows, with 4–6 queries per 2,000 runs."""
     if len(run_rows) > _CHUNK:
         return [
             run
             for start in range(0, len(run_rows), _CHUNK)
-            for run in load_runs(conn, run_rows[start : start + _CHUNK])
+            for run in load_runs(conn, sql, run_rows[start : start + _CHUNK])
         ]
     ids = [r.run_uuid for r in run_rows]
     if not ids:
         return []
-    p, rt, ms = t.params, t.run_tags, t.metric_summaries
-    params = _key_values(
-        conn, select(p.c.run_uuid, p.c.key, p.c.value).where(p.c.run_uuid.in_(ids))
-    )
-    tags = _key_values(
-        conn, select(rt.c.run_uuid, rt.c.key, rt.c.value).where(rt.c.run_uuid.in_(ids))
-    )
-    metrics = _latest_metrics(
-        conn,
-        select(ms.c.run_uuid, ms.c.key, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan).where(
-            ms.c.run_uuid.in_(ids)
-        ),
-    )
+    named = {f"r{i}": run_id for i, run_id in enumerate(ids)}
+
+    def of_runs(what: str) -> list[tuple[Any, ...]]:
+        return list(sql.of_runs(what, len(ids)).run(conn, **named).fetchall())
+
+    params = _key_values(of_runs("params"))
+    tags = _key_values(of_runs("tags"))
+    metrics = _latest_metrics(of_runs("metrics"))
     inputs = load_inputs(conn, ids)
     runs = []
     empty: dict[str, Any] = {}

@@ -208,7 +208,7 @@ class RunOps(SqlBase):
         plan = plan_runs(exp_ids, filter_string, run_view_type, list(order_by or []))
         with self._read() as conn:
             rows = fetch_run_page(conn, plan, offset, max_results + 1)
-            runs = load_runs(conn, rows[:max_results])
+            runs = load_runs(conn, self._sql, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(runs, token)
 

@@ -82,9 +82,30 @@ class Statements:
             found = self._series_ids[count] = Prepared(stmt, self._dialect)
         return found
 
+    def of_runs(self, what: str, count: int) -> Prepared:
+        """The ``params``/``tags``/``metrics`` rows of ``count`` runs (params ``r0``..).
+
+        Compiled once per page size: pages of runs are read with the same few sizes.
+        """
+        found = self._of_runs.get((what, count))
+        if found is None:
+            if len(self._of_runs) > 256:
+                self._of_runs.clear()
+            table = {"params": t.params, "tags": t.run_tags, "metrics": t.metric_summaries}[what]
+            c = table.c
+            columns = [c.run_uuid, c.key, c.value]
+            if what == "metrics":
+                columns += [c.timestamp, c.step, c.is_nan]
+            stmt = select(*columns).where(
+                c.run_uuid.in_([bindparam(f"r{i}") for i in range(count)])
+            )
+            found = self._of_runs[(what, count)] = Prepared(stmt, self._dialect)
+        return found
+
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._series_ids: dict[int, Prepared] = {}
+        self._of_runs: dict[tuple[str, int], Prepared] = {}
         runs, mp, ms = t.runs, t.metric_points, t.metric_summaries
         p, rt, exp = t.params, t.run_tags, t.experiments
         run_id: Any = bindparam("run_uuid")
