@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import runyard
-import runyard.tracking.fluent as fluent
-import runyard.tracking.registry as registry
-import runyard.tracking.uri as tracking_uri
-import runyard.tracking.writer as writer_mod
 from runyard import artifacts
 from runyard.exceptions import MlflowException
 from runyard.tracking.client import Client
+from runyard.tracking.registry import release
 
-_FOREIGN_ENV = [
-    f"{prefix}_{name}"
-    for prefix in ("RUNYARD", "MLFLOW")
-    for name in ("TRACKING_URI", "DEFAULT_ARTIFACT_ROOT", "EXPERIMENT_NAME", "EXPERIMENT_ID")
-]
-
-
-def _release(uri: str) -> None:
-    writer = registry._writers.pop(uri, None)
-    if writer is not None and writer in writer_mod._all_writers:
-        writer_mod._all_writers.remove(writer)
-    store = registry._stores.pop(uri, None)
-    if store is not None:
-        store.close()
-
-
-@pytest.fixture(autouse=True)
-def tracking_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh SQLite store in ``MLFLOW_TRACKING_URI`` and ``tmp_path`` as the CWD."""
-    for name in _FOREIGN_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tracking_uri, "_tracking_uri", None)
-    monkeypatch.setattr(fluent, "_clients", {})
-    monkeypatch.setattr(fluent, "_last_active_run_id", None)
-    monkeypatch.setattr(fluent._state, "experiment_id", None)
-    uri = f"sqlite:///{tmp_path}/t.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    yield uri
-    _release(uri)
+pytestmark = pytest.mark.usefixtures("tracking_env")
 
 
 @pytest.fixture
@@ -121,7 +88,7 @@ def test_download_with_explicit_tracking_uri(
             artifacts.download_artifacts(run_id=rid, artifact_path="e.txt")
         assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     finally:
-        _release(other)
+        release(other, flush=False)
 
 
 @pytest.mark.parametrize(

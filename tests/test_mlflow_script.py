@@ -7,13 +7,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import runyard.tracking.registry as registry
-import runyard.tracking.writer as writer_mod
 from runyard.entities import ViewType
 from runyard.tracking import MlflowClient
 
@@ -61,39 +58,14 @@ for r in runs:
 print(json.dumps({"run_id": run_id, "matched": sorted(r.info.run_id for r in runs)}))
 """
 
-_FOREIGN_ENV = [
-    f"{prefix}_{name}"
-    for prefix in ("RUNYARD", "MLFLOW")
-    for name in (
-        "TRACKING_URI",
-        "EXPERIMENT_ID",
-        "EXPERIMENT_NAME",
-        "DEFAULT_ARTIFACT_ROOT",
-        "RUN_ID",
-        "RUN_CONTEXT",
-        "ASYNC_LOGGING",
-    )
-]
 
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    uri = f"sqlite:///{tmp_path}/mlruns.db"
-    yield tmp_path, uri
-    writer = registry._writers.pop(uri, None)
-    if writer is not None and writer in writer_mod._all_writers:
-        writer_mod._all_writers.remove(writer)
-    store = registry._stores.pop(uri, None)
-    if store is not None:
-        store.close()
-
-
-def test_mlflow_training_script(workdir: tuple[Path, str]) -> None:
-    tmp_path, uri = workdir
+def test_mlflow_training_script(
+    tmp_path: Path, tracking_env: str, clean_env: dict[str, str]
+) -> None:
+    uri = tracking_env
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
-    env["MLFLOW_TRACKING_URI"] = uri
+    env = {**clean_env, "MLFLOW_TRACKING_URI": uri}
     done = subprocess.run(
         [sys.executable, "train.py"],
         cwd=tmp_path,

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import starmap
 
 from runyard.entities.dataset import RunInputs
 
-__all__ = ["Metric", "Param", "Run", "RunData", "RunInfo", "RunTag", "metric_series"]
+__all__ = [
+    "Metric",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunTag",
+    "metric_series",
+    "new_metric",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,26 +38,26 @@ _set_step = vars(Metric)["step"].__set__
 _set_run_id = vars(Metric)["run_id"].__set__
 
 
+def new_metric(key: str, value: float, timestamp: int, step: int, run_id: str | None) -> Metric:
+    """``Metric(key, value, timestamp, step, run_id)`` for trusted values, twice as fast.
+
+    It fills the slots directly instead of going through the frozen ``__init__``'s per-field
+    ``object.__setattr__``; reads build hundreds of thousands of metrics.
+    """
+    metric = _new(Metric)
+    _set_key(metric, key)
+    _set_value(metric, value)
+    _set_timestamp(metric, timestamp)
+    _set_step(metric, step)
+    _set_run_id(metric, run_id)
+    return metric
+
+
 def metric_series(
     key: str, run_id: str | None, points: Iterable[tuple[float, int, int]]
 ) -> list[Metric]:
-    """Metrics for ``(value, timestamp, step)`` points of one series, built in bulk.
-
-    Equal to ``[Metric(key, v, ts, step, run_id) for v, ts, step in points]`` but twice as fast:
-    it fills the slots directly instead of going through the frozen ``__init__``'s per-field
-    ``object.__setattr__``. History reads build 100,000s of these.
-    """
-
-    def build(value: float, timestamp: int, step: int) -> Metric:
-        metric = _new(Metric)
-        _set_key(metric, key)
-        _set_value(metric, value)
-        _set_timestamp(metric, timestamp)
-        _set_step(metric, step)
-        _set_run_id(metric, run_id)
-        return metric
-
-    return list(starmap(build, points))
+    """Metrics for the ``(value, timestamp, step)`` points of one series, built in bulk."""
+    return [new_metric(key, value, ts, step, run_id) for value, ts, step in points]
 
 
 @dataclass(frozen=True, slots=True)

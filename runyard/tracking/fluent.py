@@ -29,7 +29,6 @@ from runyard.tracking.client import Client
 from runyard.tracking.context import resolve_run_tags
 from runyard.tracking.uri import get_tracking_uri
 from runyard.utils.time import now_ms
-from runyard.utils.validation import validate_metric
 
 __all__ = [
     "ActiveRun",
@@ -321,16 +320,7 @@ def log_metric(
 ) -> None:
     """Log a metric point to the active run (started if none)."""
     rid = run_id or (_state.runs[-1].info.run_id if _state.runs else _run_id_or_start())
-    ts = timestamp if timestamp is not None else now_ms()
-    step = step or 0
-    validate_metric(key, value, ts, step)
-    if type(step) is not int or type(ts) is not int:  # numpy integers: store plain ints
-        ts, step = int(ts), int(step)
-    client = _clients.get(get_tracking_uri()) or _client()
-    if synchronous or (synchronous is None and not client._settings.async_logging):
-        client.log_metric(rid, key, value, ts, step, synchronous=True)
-    else:
-        client._writer.add_metric(rid, key, float(value), ts, step)
+    _client().log_metric(rid, key, value, timestamp, step, synchronous)
 
 
 def log_metrics(

@@ -11,7 +11,7 @@ from runyard.errors import InvalidParameterValue
 from runyard.store.base import TrackingStore
 from runyard.tracking.writer import AsyncWriter
 
-__all__ = ["get_store", "get_writer", "resolve_tracking_uri"]
+__all__ = ["get_store", "get_writer", "release", "resolve_tracking_uri"]
 
 _lock = threading.Lock()
 _stores: dict[str, TrackingStore] = {}
@@ -79,3 +79,25 @@ def get_writer(uri: str) -> AsyncWriter:
                     lambda: get_store(uri), settings.flush_interval
                 )
     return writer
+
+
+def release(uri: str, flush: bool = True) -> None:
+    """Forget the store and writer of ``uri`` and close the store's connections.
+
+    With ``flush`` (the default) queued values are written first; without it they are dropped.
+    The next use of ``uri`` opens a fresh store.
+    """
+    uri = resolve_tracking_uri(uri)
+    with _lock:
+        writer = _writers.pop(uri, None)
+        store = _stores.pop(uri, None)
+    if writer is not None:
+        try:
+            if flush:
+                writer.flush()
+        finally:
+            writer.close()
+    if store is not None:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()

@@ -100,6 +100,14 @@ class AsyncWriter:
             except Exception as exc:  # noqa: BLE001 - the thread must survive to retry
                 log.warning("runyard: background write failed: %s", exc)
 
+    def close(self) -> None:
+        """Drop anything still queued and stop taking part in exit/SIGTERM flushes."""
+        with self._queue_lock:
+            self._queue = []
+        self._errors = []
+        if self in _all_writers:
+            _all_writers.remove(self)
+
     # -- consumers ---------------------------------------------------------------------------
     def pending(self) -> int:
         """How many values wait to be written."""

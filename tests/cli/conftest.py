@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-import runyard.tracking.uri as tracking_uri
 from runyard.cli import main
 from runyard.tracking.client import Client
 
 Invoke = Callable[..., Result]
 ErrorCheck = Callable[[Result, str], None]
 
-#: Variables that would point a test at some other store, experiment or artifact root.
-_FOREIGN_ENV = [
-    f"{prefix}_{name}"
-    for prefix in ("RUNYARD", "MLFLOW")
-    for name in (
-        "TRACKING_URI",
-        "EXPERIMENT_ID",
-        "EXPERIMENT_NAME",
-        "DEFAULT_ARTIFACT_ROOT",
-        "RUN_ID",
-    )
-]
-
 
 @pytest.fixture
-def tracking_uri_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point MLFLOW_TRACKING_URI at a new SQLite file in tmp_path and work inside tmp_path."""
-    for name in _FOREIGN_ENV:
-        monkeypatch.delenv(name, raising=False)
-    # A URI set by runyard.set_tracking_uri() in another test would win over the environment.
-    monkeypatch.setattr(tracking_uri, "_tracking_uri", None)
-    monkeypatch.chdir(tmp_path)  # default artifacts land in tmp_path/runyard-artifacts
-    uri = f"sqlite:///{tmp_path / 'runyard.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+def tracking_uri_env(tracking_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The isolated store of the root conftest, with synchronous logging and fixed-width tables."""
+    uri = tracking_env
     monkeypatch.setenv("RUNYARD_ASYNC_LOGGING", "false")
     monkeypatch.setenv("COLUMNS", "200")  # rich tables: a fixed, roomy width
     monkeypatch.setenv("NO_COLOR", "1")

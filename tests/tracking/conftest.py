@@ -1,9 +1,4 @@
-"""Fixtures for the tracking tests: a fresh SQLite store and clean fluent state per test.
-
-Tracking state is process-wide (the current URI, the fluent run stack, the cached clients, the
-per-URI stores and writers), so every test gets its own tmp dir as CWD and its own database, and
-everything the previous test left behind is reset before and after.
-"""
+"""Fixtures for the tracking tests: each runs in the root conftest's isolated environment."""
 
 from __future__ import annotations
 
@@ -12,72 +7,14 @@ from pathlib import Path
 
 import pytest
 
-import runyard.tracking.fluent as fluent
-import runyard.tracking.registry as registry
-import runyard.tracking.uri as tracking_uri
-import runyard.tracking.writer as writer_mod
-from runyard.exceptions import MlflowException
 from runyard.tracking.client import Client
-
-#: Variables that would point a test at another store, experiment or run, or change logging.
-_FOREIGN_ENV = [
-    f"{prefix}_{name}"
-    for prefix in ("RUNYARD", "MLFLOW")
-    for name in (
-        "TRACKING_URI",
-        "REGISTRY_URI",
-        "EXPERIMENT_ID",
-        "EXPERIMENT_NAME",
-        "DEFAULT_ARTIFACT_ROOT",
-        "RUN_ID",
-        "RUN_CONTEXT",
-        "ASYNC_LOGGING",
-        "ASYNC_FLUSH_INTERVAL",
-        "TRUNCATE_LONG_VALUES",
-    )
-]
-
-
-def reset_fluent_state() -> None:
-    """End every active run of this thread, then forget runs, experiment, clients and URI."""
-    while fluent._state.runs:
-        try:
-            fluent.end_run()
-        except MlflowException:
-            # A run the test deleted (or a refused queued value) cannot be ended cleanly.
-            if fluent._state.runs:
-                fluent._state.runs.pop()
-    fluent._state.experiment_id = None
-    fluent._last_active_run_id = None
-    fluent._clients.clear()
-    tracking_uri._tracking_uri = None
-
-
-def release_uri(uri: str) -> None:
-    """Drop the cached store and writer of ``uri`` so no later test can reach them."""
-    writer = registry._writers.pop(uri, None)
-    if writer is not None:
-        writer._queue = []
-        writer._errors = []
-        if writer in writer_mod._all_writers:
-            writer_mod._all_writers.remove(writer)
-    store = registry._stores.pop(uri, None)
-    if store is not None:
-        store.close()
+from runyard.tracking.registry import release
 
 
 @pytest.fixture(autouse=True)
-def tracking_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A new ``sqlite:///<tmp>/t.db`` in ``MLFLOW_TRACKING_URI``, with ``tmp_path`` as CWD."""
-    for name in _FOREIGN_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path}/t.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    reset_fluent_state()
-    yield uri
-    reset_fluent_state()
-    release_uri(uri)
+def _isolated(tracking_env: str) -> str:
+    """Every tracking test runs in the isolated environment of the root conftest."""
+    return tracking_env
 
 
 @pytest.fixture(params=["async", "sync"])
@@ -114,4 +51,4 @@ def other_uri(tmp_path: Path) -> Iterator[Callable[[str], str]]:
 
     yield make
     for uri in made:
-        release_uri(uri)
+        release(uri, flush=False)

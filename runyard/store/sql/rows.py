@@ -19,6 +19,7 @@ from runyard.entities import (
     RunInfo,
     RunInputs,
 )
+from runyard.entities.run import new_metric
 from runyard.store.sql import schema as t
 from runyard.store.sql.statements import Statements
 
@@ -130,7 +131,7 @@ def _key_values(rows: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
 def _latest_metrics(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[Metric]]:
     out: dict[str, list[Metric]] = {}
     for run_uuid, key, value, timestamp, step, is_nan in rows:
-        metric = Metric(key, _NAN if is_nan else value, timestamp, step)
+        metric = new_metric(key, _NAN if is_nan else value, timestamp, step, None)
         found = out.get(run_uuid)
         if found is None:
             out[run_uuid] = [metric]
@@ -160,14 +161,13 @@ def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> lis
     metrics = _latest_metrics(of_runs("metrics"))
     inputs = load_inputs(conn, ids)
     runs = []
-    empty: dict[str, Any] = {}
     for row in run_rows:
         rid = row.run_uuid
         metric_objs = tuple(metrics.get(rid, ()))
         data = RunData(
             {m.key: m.value for m in metric_objs},
-            dict(params.get(rid, empty)),
-            dict(tags.get(rid, empty)),
+            params.get(rid) or {},
+            tags.get(rid) or {},
             metric_objs,
         )
         runs.append(Run(run_info_from_row(row), data, RunInputs(inputs.get(rid, []))))
