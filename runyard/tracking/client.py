@@ -37,7 +37,6 @@ from runyard.tracking.registry import get_store, get_writer, resolve_tracking_ur
 from runyard.tracking.writer import AsyncWriter
 from runyard.utils.time import now_ms
 from runyard.utils.validation import (
-    KNOWN_KEYS,
     validate_batch_limits,
     validate_key,
     validate_metric,
@@ -262,20 +261,16 @@ class Client:
     ) -> None:
         """Log metrics, params and tags together (MLflow's limits: 1000/100/100)."""
         checked_metrics = []
-        known = KNOWN_KEYS
         for m in metrics:
-            # Fast path: a known key with exact types needs no further checks.
-            if (
-                m.key in known
-                and type(m.value) is float
-                and type(m.step) is int
-                and type(m.timestamp) is int
-                and m.timestamp >= 0
-            ):
-                checked_metrics.append(m)
-                continue
             validate_metric(m.key, m.value, m.timestamp, m.step)
-            checked_metrics.append(Metric(m.key, float(m.value), int(m.timestamp), int(m.step)))
+            if (
+                type(m.value) is not float
+                or type(m.step) is not int
+                or type(m.timestamp) is not int
+            ):
+                # ints, numpy scalars, Decimal: store plain floats and ints
+                m = Metric(m.key, float(m.value), int(m.timestamp), int(m.step))
+            checked_metrics.append(m)
         truncate = self._settings.truncate_long_values
         checked_params = [
             Param(validate_key(p.key, "param"), validate_param_value(p.key, p.value, truncate))

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 from runyard.entities import Metric, Param, RunTag
+from runyard.entities.run import new_metric
 from runyard.errors import RunyardError
 from runyard.store.base import TrackingStore
 
@@ -60,7 +61,7 @@ class AsyncWriter:
     def add_metric(self, run_id: str, key: str, value: float, timestamp: int, step: int) -> None:
         """Queue one metric point (already validated)."""
         with self._queue_lock:
-            self._queue.append((_METRIC, run_id, Metric(key, value, timestamp, step)))
+            self._queue.append((_METRIC, run_id, new_metric(key, value, timestamp, step, None)))
             size = len(self._queue)
         self._after_add(size)
 

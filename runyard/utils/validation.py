@@ -104,6 +104,15 @@ def validate_tag_value(key: str, value: object, truncate: bool = True) -> str:
 
 def validate_metric(key: str, value: object, timestamp: object, step: object) -> None:
     """Raise unless the metric point has a legal key, a numeric value and integer step/time."""
+    # The common case (a known key, a float or int, int step and time) costs four type checks.
+    if (
+        key in KNOWN_KEYS
+        and (type(value) is float or type(value) is int)
+        and type(timestamp) is int
+        and timestamp >= 0
+        and type(step) is int
+    ):
+        return
     validate_key(key, "metric")
     if isinstance(value, bool):
         raise InvalidParameterValue(
