@@ -9,7 +9,6 @@ store costs one small query.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,11 @@ from runyard.errors import InvalidParameterValue, RunyardError
 from runyard.store.sql.schema import SCHEMA_REVISION
 
 __all__ = ["MIGRATIONS_DIR", "current_revision", "make_engine", "prepare_schema", "upgrade"]
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory file locks; concurrent first starts are not guarded
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -118,7 +122,7 @@ def current_revision(engine: Engine) -> str | None:
 def _migration_lock(engine: Engine) -> Iterator[None]:
     """Serialise migrations between processes sharing one SQLite file."""
     path = _sqlite_path(str(engine.url))
-    if path is None or path == ":memory:":
+    if path is None or path == ":memory:" or fcntl is None:
         yield
         return
     lock_path = Path(path).expanduser().resolve().with_suffix(".migrate.lock")
