@@ -11,7 +11,7 @@ error as ``{"error_code": ..., "message": ...}`` and a REST client can raise the
     │   └── InvalidFilter                        INVALID_PARAMETER_VALUE    400
     ├── ResourceAlreadyExists                   RESOURCE_ALREADY_EXISTS    400
     ├── ResourceDoesNotExist                    RESOURCE_DOES_NOT_EXIST    404
-    ├── InvalidState                            INVALID_STATE              400
+    ├── InvalidState                            INVALID_STATE              500
     └── PermissionDenied                        PERMISSION_DENIED          403
 
 Codes without a subclass (``BAD_REQUEST``, ``NOT_IMPLEMENTED``, ...) are raised as
@@ -42,7 +42,7 @@ ERROR_CODE_TO_HTTP_STATUS: dict[str, int] = {
     "INVALID_PARAMETER_VALUE": 400,
     "ENDPOINT_NOT_FOUND": 404,
     "MALFORMED_REQUEST": 400,
-    "INVALID_STATE": 400,
+    "INVALID_STATE": 500,
     "PERMISSION_DENIED": 403,
     "FEATURE_DISABLED": 501,
     "CUSTOMER_UNAUTHORIZED": 401,

@@ -19,7 +19,7 @@ def test_mlflow_exception_is_the_root() -> None:
         (errors.InvalidFilter, "INVALID_PARAMETER_VALUE", 400),
         (errors.ResourceAlreadyExists, "RESOURCE_ALREADY_EXISTS", 400),
         (errors.ResourceDoesNotExist, "RESOURCE_DOES_NOT_EXIST", 404),
-        (errors.InvalidState, "INVALID_STATE", 400),
+        (errors.InvalidState, "INVALID_STATE", 500),
         (errors.PermissionDenied, "PERMISSION_DENIED", 403),
         (errors.RunyardError, "INTERNAL_ERROR", 500),
     ],
