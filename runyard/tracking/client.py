@@ -36,13 +36,7 @@ from runyard.tracking.context import current_user
 from runyard.tracking.registry import get_store, get_writer, resolve_tracking_uri
 from runyard.tracking.writer import AsyncWriter
 from runyard.utils.time import now_ms
-from runyard.utils.validation import (
-    validate_batch_limits,
-    validate_key,
-    validate_metric,
-    validate_param_value,
-    validate_tag_value,
-)
+from runyard.utils.validation import validate_key, validate_metric, validated_batch
 
 __all__ = ["Client", "MlflowClient"]
 
@@ -260,27 +254,9 @@ class Client:
         synchronous: bool | None = None,
     ) -> None:
         """Log metrics, params and tags together (MLflow's limits: 1000/100/100)."""
-        checked_metrics = []
-        for m in metrics:
-            validate_metric(m.key, m.value, m.timestamp, m.step)
-            if (
-                type(m.value) is not float
-                or type(m.step) is not int
-                or type(m.timestamp) is not int
-            ):
-                # ints, numpy scalars, Decimal: store plain floats and ints
-                m = Metric(m.key, float(m.value), int(m.timestamp), int(m.step))
-            checked_metrics.append(m)
-        truncate = self._settings.truncate_long_values
-        checked_params = [
-            Param(validate_key(p.key, "param"), validate_param_value(p.key, p.value, truncate))
-            for p in params
-        ]
-        checked_tags = [
-            RunTag(validate_key(g.key, "tag"), validate_tag_value(g.key, g.value, truncate))
-            for g in tags
-        ]
-        validate_batch_limits(checked_metrics, checked_params, checked_tags)
+        checked_metrics, checked_params, checked_tags = validated_batch(
+            metrics, params, tags, self._settings.truncate_long_values
+        )
         if self._sync(synchronous):
             self._writer.flush()
             self._store.log_batch(run_id, checked_metrics, checked_params, checked_tags)

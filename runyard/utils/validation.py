@@ -31,6 +31,7 @@ __all__ = [
     "validate_param_value",
     "validate_run_id",
     "validate_tag_value",
+    "validated_batch",
 ]
 
 MAX_ENTITY_KEY_LENGTH = 250
@@ -166,6 +167,36 @@ def validate_experiment_name(name: object) -> str:
             f" the limit is {MAX_EXPERIMENT_NAME_LENGTH}."
         )
     return name
+
+
+def validated_batch(
+    metrics: Sequence[Metric],
+    params: Sequence[Param],
+    tags: Sequence[RunTag],
+    truncate: bool = True,
+) -> tuple[list[Metric], list[Param], list[RunTag]]:
+    """Check every value of a log_batch and MLflow's limits; return what the store should get.
+
+    Metric values become plain floats and steps/timestamps plain ints (numpy scalars are
+    common); params and tags become strings, truncated to their limits when ``truncate``.
+    """
+    checked_metrics = []
+    for m in metrics:
+        validate_metric(m.key, m.value, m.timestamp, m.step)
+        exact = type(m.value) is float and type(m.step) is int and type(m.timestamp) is int
+        if not exact:
+            m = Metric(m.key, float(m.value), int(m.timestamp), int(m.step))
+        checked_metrics.append(m)
+    checked_params = [
+        Param(validate_key(p.key, "param"), validate_param_value(p.key, p.value, truncate))
+        for p in params
+    ]
+    checked_tags = [
+        RunTag(validate_key(g.key, "tag"), validate_tag_value(g.key, g.value, truncate))
+        for g in tags
+    ]
+    validate_batch_limits(checked_metrics, checked_params, checked_tags)
+    return checked_metrics, checked_params, checked_tags
 
 
 def validate_batch_limits(

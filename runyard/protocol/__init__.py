@@ -1,0 +1,1 @@
+"""MLflow's wire protocol: JSON shapes of entities and request decoding rules."""
