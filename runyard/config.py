@@ -135,6 +135,73 @@ class ENV:
         mlflow_fallback=False,
     )
 
+    # -- REST client (http(s) tracking URIs) ---------------------------------------------------
+    TRACKING_USERNAME: EnvVar[str | None] = EnvVar(
+        "TRACKING_USERNAME", None, _opt_str, "HTTP Basic user name sent to the tracking server."
+    )
+    TRACKING_PASSWORD: EnvVar[str | None] = EnvVar(
+        "TRACKING_PASSWORD", None, _opt_str, "HTTP Basic password sent to the tracking server."
+    )
+    TRACKING_TOKEN: EnvVar[str | None] = EnvVar(
+        "TRACKING_TOKEN",
+        None,
+        _opt_str,
+        "Bearer token sent to the tracking server (when no user name is set).",
+    )
+    TRACKING_INSECURE_TLS: EnvVar[bool] = EnvVar(
+        "TRACKING_INSECURE_TLS", False, _parse_bool, "Skip TLS certificate verification."
+    )
+    TRACKING_SERVER_CERT_PATH: EnvVar[str | None] = EnvVar(
+        "TRACKING_SERVER_CERT_PATH", None, _opt_str, "CA bundle to verify the server with."
+    )
+    HTTP_REQUEST_MAX_RETRIES: EnvVar[int] = EnvVar(
+        "HTTP_REQUEST_MAX_RETRIES", 7, int, "Retries on connection errors, 429 and 5xx."
+    )
+    HTTP_REQUEST_BACKOFF_FACTOR: EnvVar[float] = EnvVar(
+        "HTTP_REQUEST_BACKOFF_FACTOR", 2.0, float, "Exponential backoff factor between retries."
+    )
+    HTTP_REQUEST_TIMEOUT: EnvVar[float] = EnvVar(
+        "HTTP_REQUEST_TIMEOUT", 120.0, float, "Seconds before one HTTP request times out."
+    )
+
+    # -- tracking server (runyard server / runyard ui) -----------------------------------------
+    BACKEND_STORE_URI: EnvVar[str | None] = EnvVar(
+        "BACKEND_STORE_URI", None, _opt_str, "Server: tracking store URI."
+    )
+    REGISTRY_STORE_URI: EnvVar[str | None] = EnvVar(
+        "REGISTRY_STORE_URI", None, _opt_str, "Server: registry store URI (default: backend)."
+    )
+    SERVE_ARTIFACTS: EnvVar[bool] = EnvVar(
+        "SERVE_ARTIFACTS", True, _parse_bool, "Server: proxy artifacts (mlflow-artifacts:/)."
+    )
+    ARTIFACTS_DESTINATION: EnvVar[str | None] = EnvVar(
+        "ARTIFACTS_DESTINATION",
+        None,
+        _opt_str,
+        "Server: where proxied artifacts are stored (default ./runyard-artifacts).",
+    )
+    ARTIFACTS_ONLY: EnvVar[bool] = EnvVar(
+        "ARTIFACTS_ONLY", False, _parse_bool, "Server: serve only the artifact proxy."
+    )
+    STATIC_PREFIX: EnvVar[str | None] = EnvVar(
+        "STATIC_PREFIX", None, _opt_str, "Server: path prefix for every route (e.g. /runyard)."
+    )
+    HOST: EnvVar[str] = EnvVar("HOST", "127.0.0.1", _str, "Server: address to bind.")
+    PORT: EnvVar[int] = EnvVar("PORT", 5000, int, "Server: port to bind.")
+    WORKERS: EnvVar[int] = EnvVar("WORKERS", 1, int, "Server: worker processes.")
+    SERVER_ALLOWED_HOSTS: EnvVar[str | None] = EnvVar(
+        "SERVER_ALLOWED_HOSTS",
+        None,
+        _opt_str,
+        "Server: comma-separated Host header values accepted (default: any).",
+    )
+    SERVER_CORS_ALLOWED_ORIGINS: EnvVar[str | None] = EnvVar(
+        "SERVER_CORS_ALLOWED_ORIGINS",
+        None,
+        _opt_str,
+        "Server: comma-separated origins allowed by CORS (default: none).",
+    )
+
     @classmethod
     def all(cls) -> list[EnvVar[object]]:
         """Every declared variable, in declaration order."""
