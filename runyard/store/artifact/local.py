@@ -45,6 +45,10 @@ class LocalArtifactRepository:
             )
         return target
 
+    def local_path(self, artifact_path: str | None) -> Path:
+        """Where ``artifact_path`` lives on disk (checked to stay inside the root)."""
+        return self._resolve(artifact_path)
+
     def _inside(self, path: Path) -> bool:
         real_root = self.root.resolve()
         real = path.resolve()

@@ -1,0 +1,125 @@
+"""The ``mlflow-artifacts`` proxy (spec §2.7): upload, download, list, delete, streamed.
+
+Paths are relative to ``--artifacts-destination``; every one goes through
+:func:`~runyard.store.artifact.clean_artifact_path`, so ``..``, absolute and encoded traversal
+attempts are refused before any file is touched.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import posixpath
+import tempfile
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
+from runyard.protocol.codec import file_info_to_json
+from runyard.server.context import ServerContext
+from runyard.server.routing import error_response, json_response
+from runyard.store.artifact import LocalArtifactRepository, clean_artifact_path
+
+__all__ = ["PREFIX", "artifact_routes"]
+
+PREFIX = "/api/2.0/mlflow-artifacts"
+_NOT_SERVING = "Artifact proxying is disabled on this server (--no-serve-artifacts)."
+
+
+def _split(path: str) -> tuple[str, str]:
+    rel = clean_artifact_path(path)
+    if not rel:
+        raise InvalidParameterValue("An artifact path is required.")
+    return posixpath.dirname(rel), posixpath.basename(rel)
+
+
+async def upload(ctx: ServerContext, request: Request) -> Response:
+    """PUT artifacts/<path>: the raw body becomes the file (written to a temp file, renamed)."""
+    parent, name = _split(request.path_params["path"])
+    repo = ctx.proxy_repo(parent)
+    if isinstance(repo, LocalArtifactRepository):
+        # Stream straight to disk in the event loop: local writes of 64 KiB chunks are cheap and
+        # a thread hand-off per chunk would cost more than it saves.
+        target = repo.local_path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                async for chunk in request.stream():
+                    handle.write(chunk)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    else:
+        body = [chunk async for chunk in request.stream()]
+        repo.write_chunks(name, body)
+    return Response(status_code=200)
+
+
+async def download(ctx: ServerContext, request: Request) -> Response:
+    """GET artifacts/<path>: the file's bytes, streamed (sendfile for local files)."""
+    parent, name = _split(request.path_params["path"])
+    repo = ctx.proxy_repo(parent)
+    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if isinstance(repo, LocalArtifactRepository):
+        target = repo.local_path(name)
+        if not target.is_file():
+            raise ResourceDoesNotExist(f"No such artifact: '{request.path_params['path']}'")
+        return FileResponse(target, media_type=media, filename=name, headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return StreamingResponse(repo.open_chunks(name), media_type=media, headers=headers)
+
+
+async def list_dir(ctx: ServerContext, request: Request) -> Response:
+    """GET artifacts?path=<dir>: direct children, as basenames (a file lists as ``{}``)."""
+    rel = clean_artifact_path(request.query_params.get("path"))
+    files = ctx.proxy_repo(rel).list_artifacts(None)
+    out: dict[str, Any] = {}
+    if files:
+        out["files"] = [file_info_to_json(f) for f in files]
+    return json_response(out)
+
+
+async def delete(ctx: ServerContext, request: Request) -> Response:
+    """DELETE artifacts/<path>: a file or a whole directory."""
+    parent, name = _split(request.path_params["path"])
+    ctx.proxy_repo(parent).delete_artifacts(name)
+    return json_response({})
+
+
+async def multipart(ctx: ServerContext, request: Request) -> Response:
+    """mpu/*: the local destination has no multipart API, exactly as MLflow answers."""
+    raise RunyardError(
+        "Multipart upload is not supported for the current artifact repository",
+        error_code="NOT_IMPLEMENTED",
+    )
+
+
+def _route(path: str, handler: Any, methods: list[str], ctx: ServerContext) -> Route:
+    async def run(request: Request) -> Response:
+        if not ctx.settings.serve_artifacts:
+            return Response(_NOT_SERVING, status_code=503, media_type="text/plain")
+        try:
+            response: Response = await handler(ctx, request)
+        except RunyardError as exc:
+            return error_response(exc)
+        return response
+
+    return Route(path, run, methods=methods)
+
+
+def artifact_routes(ctx: ServerContext) -> list[Route]:
+    """Routes of the artifact proxy."""
+    base = PREFIX + "/artifacts"
+    return [
+        _route(base, list_dir, ["GET"], ctx),
+        _route(base + "/{path:path}", upload, ["PUT"], ctx),
+        _route(base + "/{path:path}", download, ["GET"], ctx),
+        _route(base + "/{path:path}", delete, ["DELETE"], ctx),
+        _route(PREFIX + "/mpu/{action}/{path:path}", multipart, ["POST"], ctx),
+    ]

@@ -1,0 +1,306 @@
+"""Run endpoints (spec §2.2–§2.5): lifecycle, logging, search, history, artifact listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runyard.config import ENV
+from runyard.entities import Metric, Param, RunTag, ViewType
+from runyard.errors import InvalidParameterValue
+from runyard.protocol.codec import (
+    dataset_input_from_json,
+    file_info_to_json,
+    metric_to_json,
+    parse_double,
+    run_info_to_json,
+    run_to_json,
+)
+from runyard.protocol.requests import Field
+from runyard.server.context import ServerContext
+from runyard.server.routing import Endpoint
+from runyard.store.artifact import clean_artifact_path
+from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+from runyard.utils.validation import validated_batch
+
+__all__ = ["ENDPOINTS"]
+
+RUN_ID = Field("run_id", required=True, aliases=("run_uuid",))
+#: MLflow's limit on a log-batch request body.
+LOG_BATCH_MAX_BODY = 1_000_000
+
+
+def _truncate() -> bool:
+    return ENV.TRUNCATE_LONG_VALUES.get()
+
+
+def _required(doc: dict[str, Any], name: str, path: str) -> Any:
+    value = doc.get(name)
+    if value is None or value == "":
+        raise InvalidParameterValue(
+            f"Missing value for required parameter '{path}.{name}'. "
+            "See the API docs for more information about request parameters."
+        )
+    return value
+
+
+def _metric(doc: dict[str, Any], path: str) -> Metric:
+    key = _required(doc, "key", path)
+    value = _required(doc, "value", path)
+    timestamp = _required(doc, "timestamp", path)
+    try:
+        return Metric(str(key), parse_double(value), int(timestamp), int(doc.get("step") or 0))
+    except (TypeError, ValueError):
+        raise InvalidParameterValue(
+            f"Invalid value in '{path}': value must be a number, timestamp and step integers."
+        ) from None
+
+
+def _key_value(doc: dict[str, Any], path: str, cls: type[Any]) -> Any:
+    return cls(str(_required(doc, "key", path)), str(doc.get("value") or ""))
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+async def create_run(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/create."""
+    tags = [_key_value(t, f"tags[{i}]", RunTag) for i, t in enumerate(p["tags"])]
+    _, _, tags = validated_batch([], [], tags, _truncate())
+    run = ctx.tracking().create_run(
+        p["experiment_id"] or "0",
+        p["user_id"] or "",
+        p["start_time"] or 0,
+        tags,
+        p["run_name"],
+    )
+    return {"run": run_to_json(run)}
+
+
+async def get_run(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """GET runs/get."""
+    return {"run": run_to_json(ctx.tracking().get_run(p["run_id"]))}
+
+
+async def update_run(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/update."""
+    info = ctx.tracking().update_run_info(p["run_id"], p["status"], p["end_time"], p["run_name"])
+    return {"run_info": run_info_to_json(info)}
+
+
+async def delete_run(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/delete."""
+    ctx.tracking().delete_run(p["run_id"])
+    return {}
+
+
+async def restore_run(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/restore."""
+    ctx.tracking().restore_run(p["run_id"])
+    return {}
+
+
+async def search_runs(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/search."""
+    max_results = p["max_results"]
+    if max_results is None:
+        max_results = SEARCH_MAX_RESULTS_DEFAULT
+    if max_results <= 0 or max_results > SEARCH_MAX_RESULTS_THRESHOLD:
+        raise InvalidParameterValue(
+            f"Invalid value for max_results. It must be a positive integer at most "
+            f"{SEARCH_MAX_RESULTS_THRESHOLD}, but got {max_results}"
+        )
+    view = ViewType.from_string(p["run_view_type"]) if p["run_view_type"] else ViewType.ACTIVE_ONLY
+    page = ctx.tracking().search_runs(
+        p["experiment_ids"], p["filter"], view, max_results, p["order_by"], p["page_token"]
+    )
+    out: dict[str, Any] = {}
+    if page:
+        out["runs"] = [run_to_json(r) for r in page]
+    if page.token:
+        out["next_page_token"] = page.token
+    return out
+
+
+# -- logging ---------------------------------------------------------------------------------
+def _log(ctx: ServerContext, run_id: str, metrics: list[Metric], params: list[Param],
+         tags: list[RunTag]) -> dict[str, Any]:  # fmt: skip
+    checked = validated_batch(metrics, params, tags, _truncate())
+    ctx.tracking().log_batch(run_id, *checked)
+    return {}
+
+
+async def log_metric(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/log-metric."""
+    metric = Metric(p["key"], p["value"], p["timestamp"], p["step"] or 0)
+    return _log(ctx, p["run_id"], [metric], [], [])
+
+
+async def log_param(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/log-parameter."""
+    return _log(ctx, p["run_id"], [], [Param(p["key"], p["value"] or "")], [])
+
+
+async def set_tag(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/set-tag."""
+    return _log(ctx, p["run_id"], [], [], [RunTag(p["key"], p["value"] or "")])
+
+
+async def delete_tag(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/delete-tag."""
+    ctx.tracking().delete_tag(p["run_id"], p["key"])
+    return {}
+
+
+async def log_batch(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/log-batch: one transaction, all or nothing."""
+    metrics = [_metric(m, f"metrics[{i}]") for i, m in enumerate(p["metrics"])]
+    params = [_key_value(x, f"params[{i}]", Param) for i, x in enumerate(p["params"])]
+    tags = [_key_value(x, f"tags[{i}]", RunTag) for i, x in enumerate(p["tags"])]
+    return _log(ctx, p["run_id"], metrics, params, tags)
+
+
+async def log_inputs(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/log-inputs."""
+    datasets = [dataset_input_from_json(d) for d in p["datasets"]]
+    ctx.tracking().log_inputs(p["run_id"], datasets)
+    return {}
+
+
+async def get_metric_history(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """GET metrics/get-history: all points, or pages of ``max_results``."""
+    max_results = p["max_results"]
+    if max_results is not None and max_results <= 0:
+        raise InvalidParameterValue(
+            f"Invalid value for max_results. It must be a positive integer, got {max_results}"
+        )
+    page = ctx.tracking().get_metric_history(
+        p["run_id"], p["metric_key"], max_results, p["page_token"]
+    )
+    out: dict[str, Any] = {}
+    if page:
+        out["metrics"] = [metric_to_json(m) for m in page]
+    if page.token:
+        out["next_page_token"] = page.token
+    return out
+
+
+async def list_artifacts(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """GET artifacts/list: paths relative to the run's artifact root."""
+    root = ctx.tracking().get_run(p["run_id"]).info.artifact_uri
+    path = clean_artifact_path(p["path"])
+    files = ctx.repo_for(root).list_artifacts(path or None)
+    out: dict[str, Any] = {"root_uri": root}
+    if files:
+        out["files"] = [file_info_to_json(f) for f in files]
+    return out
+
+
+def _kv(name: str) -> Field:
+    return Field(name, "message", repeated=True)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "/runs/create",
+        ("POST",),
+        create_run,
+        (
+            Field("experiment_id"),
+            Field("user_id"),
+            Field("run_name"),
+            Field("start_time", "int"),
+            _kv("tags"),
+        ),
+        "Create a run",
+    ),
+    Endpoint("/runs/get", ("GET",), get_run, (RUN_ID,), "Get a run"),
+    Endpoint(
+        "/runs/update",
+        ("POST",),
+        update_run,
+        (RUN_ID, Field("status", "RunStatus"), Field("end_time", "int"), Field("run_name")),
+        "Update a run's status, end time or name",
+    ),
+    Endpoint("/runs/delete", ("POST",), delete_run, (RUN_ID,), "Delete a run (soft)"),
+    Endpoint("/runs/restore", ("POST",), restore_run, (RUN_ID,), "Restore a deleted run"),
+    Endpoint(
+        "/runs/search",
+        ("POST",),
+        search_runs,
+        (
+            Field("experiment_ids", repeated=True),
+            Field("filter"),
+            Field("run_view_type", "ViewType"),
+            Field("max_results", "int"),
+            Field("order_by", repeated=True),
+            Field("page_token"),
+        ),
+        "Search runs",
+    ),
+    Endpoint(
+        "/runs/log-metric",
+        ("POST",),
+        log_metric,
+        (
+            RUN_ID,
+            Field("key", required=True),
+            Field("value", "double", required=True),
+            Field("timestamp", "int", required=True),
+            Field("step", "int"),
+        ),
+        "Log a metric point",
+    ),
+    Endpoint(
+        "/runs/log-parameter",
+        ("POST",),
+        log_param,
+        (RUN_ID, Field("key", required=True), Field("value")),
+        "Log a parameter",
+    ),
+    Endpoint(
+        "/runs/set-tag",
+        ("POST",),
+        set_tag,
+        (RUN_ID, Field("key", required=True), Field("value")),
+        "Set a run tag",
+    ),
+    Endpoint(
+        "/runs/delete-tag",
+        ("POST",),
+        delete_tag,
+        (RUN_ID, Field("key", required=True)),
+        "Delete a run tag",
+    ),
+    Endpoint(
+        "/runs/log-batch",
+        ("POST",),
+        log_batch,
+        (RUN_ID, _kv("metrics"), _kv("params"), _kv("tags")),
+        "Log metrics, params and tags in one transaction",
+        max_body=LOG_BATCH_MAX_BODY,
+    ),
+    Endpoint(
+        "/runs/log-inputs",
+        ("POST",),
+        log_inputs,
+        (RUN_ID, _kv("datasets"), _kv("models")),
+        "Log dataset inputs of a run",
+    ),
+    Endpoint(
+        "/metrics/get-history",
+        ("GET",),
+        get_metric_history,
+        (
+            RUN_ID,
+            Field("metric_key", required=True),
+            Field("max_results", "int"),
+            Field("page_token"),
+        ),
+        "Every point of a metric",
+    ),
+    Endpoint(
+        "/artifacts/list",
+        ("GET",),
+        list_artifacts,
+        (RUN_ID, Field("path"), Field("page_token")),
+        "List a run's artifacts",
+    ),
+]

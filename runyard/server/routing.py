@@ -1,0 +1,126 @@
+"""The endpoint table and how a request reaches a handler.
+
+Every JSON endpoint is declared once as an :class:`Endpoint` (path, methods, fields, handler).
+:func:`json_routes` mounts it under MLflow's prefixes (``/api/2.0/mlflow``, ``/ajax-api/2.0/mlflow``
+and the legacy ``/api/2.0/preview/mlflow``; ``3.0`` for newer endpoints), decodes parameters with
+MLflow's rules (:mod:`runyard.protocol.requests`) and encodes the handler's dict as JSON. The same
+table drives ``/openapi.json``, and later the permission table of the auth layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runyard.errors import InvalidParameterValue, RunyardError
+from runyard.protocol.requests import Field, parse_params
+
+if TYPE_CHECKING:
+    from runyard.server.context import ServerContext
+
+__all__ = ["Endpoint", "Handler", "JSONBytes", "json_response", "json_routes"]
+
+Handler = Callable[["ServerContext", dict[str, Any]], Awaitable[Any]]
+#: Request bodies larger than this are refused (log-batch has its own 1 MB limit).
+MAX_BODY = 16 * 1024 * 1024
+_JSON_TYPES = {"application/json"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One MLflow REST endpoint."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Handler
+    fields: tuple[Field, ...] = ()
+    summary: str = ""
+    major: int = 2
+    max_body: int = MAX_BODY
+    tags: tuple[str, ...] = field(default=("tracking",))
+
+
+class JSONBytes(Response):
+    """A JSON response from already-encoded bytes."""
+
+    media_type = "application/json"
+
+
+def json_response(doc: Any, status: int = 200) -> Response:
+    """``doc`` encoded with orjson (NaN must already be ``"NaN"``, see the codec)."""
+    return JSONBytes(orjson.dumps(doc), status_code=status)
+
+
+def error_response(error: RunyardError) -> Response:
+    """MLflow's error body with the status of its code."""
+    return json_response(error.serialize_as_json(), error.get_http_status_code())
+
+
+async def _decode(request: Request, endpoint: Endpoint) -> dict[str, Any]:
+    if request.method == "GET" and request.url.query:
+        params = request.query_params
+        data: dict[str, Any] = {key: params.getlist(key) for key in params}
+        return parse_params(endpoint.fields, data, query=True)
+    if request.method in ("POST", "PUT"):
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in _JSON_TYPES:
+            raise InvalidParameterValue(
+                "Bad Request. Content-Type must be one of ['application/json']."
+            )
+    body = await request.body()
+    if len(body) > endpoint.max_body:
+        raise InvalidParameterValue(
+            f"Request body of {len(body)} bytes is over the limit of {endpoint.max_body} bytes "
+            f"for {endpoint.path}."
+        )
+    if not body.strip():
+        return parse_params(endpoint.fields, {})
+    try:
+        doc = orjson.loads(body)
+        if isinstance(doc, str):  # legacy clients double-encode the body
+            doc = orjson.loads(doc)
+    except orjson.JSONDecodeError as exc:
+        raise RunyardError(f"Malformed JSON in request body: {exc}", "MALFORMED_REQUEST") from None
+    if not isinstance(doc, dict):
+        raise RunyardError("The request body must be a JSON object.", "MALFORMED_REQUEST")
+    return parse_params(endpoint.fields, doc)
+
+
+def _asgi(endpoint: Endpoint, context: ServerContext) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        try:
+            params = await _decode(request, endpoint)
+            result = await endpoint.handler(context, params)
+        except RunyardError as exc:
+            return error_response(exc)
+        if isinstance(result, Response):
+            return result
+        return json_response(result)
+
+    run.__name__ = endpoint.handler.__name__
+    return run
+
+
+def api_prefixes(major: int) -> list[str]:
+    """Where MLflow mounts an endpoint of this API version."""
+    prefixes = [f"/api/{major}.0/mlflow", f"/ajax-api/{major}.0/mlflow"]
+    if major == 2:
+        # Gone from MLflow 3, still in the cheat sheet users work from (curl examples).
+        prefixes.append("/api/2.0/preview/mlflow")
+    return prefixes
+
+
+def json_routes(endpoints: Sequence[Endpoint], context: ServerContext) -> list[Route]:
+    """Starlette routes for every endpoint under every prefix of its API version."""
+    routes = []
+    for endpoint in endpoints:
+        app = _asgi(endpoint, context)
+        for prefix in api_prefixes(endpoint.major):
+            routes.append(Route(prefix + endpoint.path, app, methods=list(endpoint.methods)))
+    return routes

@@ -1,0 +1,86 @@
+"""Server settings: built once (by the CLI or from the environment) and passed to create_app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from runyard.config import ENV
+
+__all__ = ["ServerSettings"]
+
+DEFAULT_BACKEND = "sqlite:///runyard.db"
+PROXY_ROOT = "mlflow-artifacts:"
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What ``runyard server`` was asked to do (MLflow's option names)."""
+
+    backend_store_uri: str = DEFAULT_BACKEND
+    registry_store_uri: str | None = None
+    default_artifact_root: str | None = None
+    serve_artifacts: bool = True
+    artifacts_destination: str = field(default_factory=lambda: os.path.abspath("runyard-artifacts"))
+    artifacts_only: bool = False
+    static_prefix: str = ""
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    allowed_hosts: tuple[str, ...] = ()
+    cors_allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def artifact_root(self) -> str:
+        """The root new experiments get: explicit, else the proxy, else a local folder."""
+        if self.default_artifact_root:
+            return self.default_artifact_root
+        if self.serve_artifacts:
+            return PROXY_ROOT
+        return os.path.abspath("runyard-artifacts")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        """Settings from ``RUNYARD_*``/``MLFLOW_*`` variables (how ``runyard.server:app`` runs
+        under gunicorn or uvicorn)."""
+        destination = ENV.ARTIFACTS_DESTINATION.get(environ)
+        prefix = (ENV.STATIC_PREFIX.get(environ) or "").rstrip("/")
+        return cls(
+            backend_store_uri=ENV.BACKEND_STORE_URI.get(environ) or DEFAULT_BACKEND,
+            registry_store_uri=ENV.REGISTRY_STORE_URI.get(environ),
+            default_artifact_root=ENV.ARTIFACT_ROOT.get(environ),
+            serve_artifacts=ENV.SERVE_ARTIFACTS.get(environ),
+            artifacts_destination=os.path.abspath(destination or "runyard-artifacts"),
+            artifacts_only=ENV.ARTIFACTS_ONLY.get(environ),
+            static_prefix=prefix,
+            host=ENV.HOST.get(environ),
+            port=ENV.PORT.get(environ),
+            workers=ENV.WORKERS.get(environ),
+            allowed_hosts=_split(ENV.SERVER_ALLOWED_HOSTS.get(environ)),
+            cors_allowed_origins=_split(ENV.SERVER_CORS_ALLOWED_ORIGINS.get(environ)),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The same settings as ``RUNYARD_*`` variables, for worker processes."""
+        env = {
+            "RUNYARD_BACKEND_STORE_URI": self.backend_store_uri,
+            "RUNYARD_SERVE_ARTIFACTS": str(self.serve_artifacts).lower(),
+            "RUNYARD_ARTIFACTS_DESTINATION": self.artifacts_destination,
+            "RUNYARD_ARTIFACTS_ONLY": str(self.artifacts_only).lower(),
+            "RUNYARD_STATIC_PREFIX": self.static_prefix,
+            "RUNYARD_HOST": self.host,
+            "RUNYARD_PORT": str(self.port),
+            "RUNYARD_WORKERS": str(self.workers),
+            "RUNYARD_SERVER_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            "RUNYARD_SERVER_CORS_ALLOWED_ORIGINS": ",".join(self.cors_allowed_origins),
+        }
+        if self.registry_store_uri:
+            env["RUNYARD_REGISTRY_STORE_URI"] = self.registry_store_uri
+        if self.default_artifact_root:
+            env["RUNYARD_DEFAULT_ARTIFACT_ROOT"] = self.default_artifact_root
+        return env
