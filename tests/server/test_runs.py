@@ -1,0 +1,125 @@
+"""Run endpoints over HTTP: shapes, semantics and limits."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+API = "/api/2.0/mlflow"
+
+
+def _get_run(api: TestClient, run_id: str) -> dict:
+    return api.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+
+
+def test_create_run_shape(api: TestClient, run_id: str) -> None:
+    run = _get_run(api, run_id)
+    info = run["info"]
+    assert info["run_id"] == info["run_uuid"] == run_id
+    assert info["status"] == "RUNNING"
+    assert info["start_time"] == 1000
+    assert "end_time" not in info
+    assert info["artifact_uri"] == f"mlflow-artifacts:/1/{run_id}/artifacts"
+    assert run["data"] == {"tags": [{"key": "mlflow.runName", "value": "r"}]}
+    assert run["inputs"] == {}
+
+
+def test_log_batch_and_history(api: TestClient, run_id: str) -> None:
+    body = {
+        "run_id": run_id,
+        "metrics": [
+            {"key": "loss", "value": 1.0 / (i + 1), "timestamp": i, "step": i} for i in range(10)
+        ],
+        "params": [{"key": "lr", "value": "0.1"}],
+        "tags": [{"key": "team", "value": "x"}],
+    }
+    assert api.post(f"{API}/runs/log-batch", json=body).json() == {}
+    history = api.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "loss"})
+    points = history.json()["metrics"]
+    assert [p["step"] for p in points] == list(range(10))
+    assert "next_page_token" not in history.json()
+    page = api.get(
+        f"{API}/metrics/get-history",
+        params={"run_id": run_id, "metric_key": "loss", "max_results": 4},
+    ).json()
+    assert len(page["metrics"]) == 4
+    assert page["next_page_token"]
+    run = _get_run(api, run_id)
+    assert run["data"]["params"] == [{"key": "lr", "value": "0.1"}]
+    assert {"key": "loss", "value": 0.1, "timestamp": 9, "step": 9} in run["data"]["metrics"]
+
+
+def test_param_change_refused_and_nothing_half_written(api: TestClient, run_id: str) -> None:
+    api.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "p", "value": "1"})
+    body = {
+        "run_id": run_id,
+        "params": [{"key": "p", "value": "2"}],
+        "metrics": [{"key": "m", "value": 1, "timestamp": 1}],
+    }
+    response = api.post(f"{API}/runs/log-batch", json=body)
+    assert response.status_code == 400
+    assert "Changing param values is not allowed" in response.json()["message"]
+    assert "metrics" not in _get_run(api, run_id)["data"]
+
+
+def test_batch_limits_and_item_paths(api: TestClient, run_id: str) -> None:
+    too_many = {
+        "run_id": run_id,
+        "metrics": [{"key": "m", "value": 1, "timestamp": 1, "step": i} for i in range(1001)],
+    }
+    response = api.post(f"{API}/runs/log-batch", json=too_many)
+    assert response.status_code == 400
+    assert "at most 1000 metrics" in response.json()["message"]
+    missing = {"run_id": run_id, "metrics": [{"key": "m", "value": 1}]}
+    response = api.post(f"{API}/runs/log-batch", json=missing)
+    assert "metrics[0].timestamp" in response.json()["message"]
+    huge = {"run_id": run_id, "tags": [{"key": "t", "value": "x" * 1_000_001}]}
+    assert api.post(f"{API}/runs/log-batch", json=huge).status_code == 400
+
+
+def test_unknown_and_deleted_runs(api: TestClient, run_id: str) -> None:
+    missing = api.get(f"{API}/runs/get", params={"run_id": "0" * 32})
+    assert missing.status_code == 404
+    assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    api.post(f"{API}/runs/delete", json={"run_id": run_id})
+    assert _get_run(api, run_id)["info"]["lifecycle_stage"] == "deleted"
+    write = api.post(f"{API}/runs/set-tag", json={"run_id": run_id, "key": "k", "value": "v"})
+    assert write.status_code == 400
+    assert "must be in the 'active' state" in write.json()["message"]
+
+
+def test_search_paging_and_empty_result(api: TestClient, run_id: str) -> None:
+    for i in range(4):
+        api.post(f"{API}/runs/create", json={"experiment_id": "1", "start_time": i})
+    first = api.post(f"{API}/runs/search", json={"experiment_ids": ["1"], "max_results": 3}).json()
+    assert len(first["runs"]) == 3
+    rest = api.post(
+        f"{API}/runs/search",
+        json={"experiment_ids": ["1"], "max_results": 3, "page_token": first["next_page_token"]},
+    ).json()
+    assert len(rest["runs"]) == 2
+    assert "next_page_token" not in rest
+    none = api.post(f"{API}/runs/search", json={"experiment_ids": ["1"], "filter": "metrics.x > 1"})
+    assert none.json() == {}
+    bad = api.post(f"{API}/runs/search", json={"experiment_ids": ["1"], "filter": "a OR b"})
+    assert bad.status_code == 400
+
+
+def test_experiment_errors(api: TestClient) -> None:
+    api.post(f"{API}/experiments/create", json={"name": "dup"})
+    dup = api.post(f"{API}/experiments/create", json={"name": "dup"})
+    assert (dup.status_code, dup.json()["error_code"]) == (400, "RESOURCE_ALREADY_EXISTS")
+    unknown = api.get(f"{API}/experiments/get-by-name", params={"experiment_name": "nope"})
+    assert (unknown.status_code, unknown.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    search = api.post(f"{API}/experiments/search", json={})
+    assert search.status_code == 400
+
+
+def test_list_run_artifacts(api: TestClient, run_id: str) -> None:
+    api.put(f"/api/2.0/mlflow-artifacts/artifacts/1/{run_id}/artifacts/d/a.txt", content=b"abc")
+    listing = api.get(f"{API}/artifacts/list", params={"run_id": run_id}).json()
+    assert listing["root_uri"] == f"mlflow-artifacts:/1/{run_id}/artifacts"
+    assert listing["files"] == [{"path": "d", "is_dir": True}]
+    sub = api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "d"}).json()
+    assert sub["files"] == [{"path": "d/a.txt", "is_dir": False, "file_size": 3}]
+    bad = api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "../../x"})
+    assert bad.status_code == 400
