@@ -280,7 +280,9 @@ class Client:
 
     # -- artifacts ---------------------------------------------------------------------------
     def _artifact_repo(self, run_id: str) -> ArtifactRepository:
-        return get_artifact_repository(self._store.get_run(run_id).info.artifact_uri)
+        return get_artifact_repository(
+            self._store.get_run(run_id).info.artifact_uri, self._tracking_uri
+        )
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         """Upload a local file (or directory) to the run's artifacts."""

@@ -45,10 +45,9 @@ def _open_store(uri: str) -> TrackingStore:
             busy_timeout=ENV.SQLITE_BUSY_TIMEOUT.get(),
         )
     if scheme in ("http", "https"):
-        raise InvalidParameterValue(
-            f"Tracking URI {uri}: the REST client store is not available in this version yet; "
-            "use a database URI such as sqlite:///runyard.db."
-        )
+        from runyard.store.rest import RestStore
+
+        return RestStore(uri)
     raise InvalidParameterValue(
         f"Unsupported tracking URI '{uri}'. Use sqlite:///path.db or postgresql://..."
     )

@@ -53,6 +53,11 @@ def make_engine(uri: str, busy_timeout: float = 30.0) -> Engine:
             uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
         try:
             return create_engine(uri, pool_pre_ping=True)
+        except ArgumentError:
+            raise InvalidParameterValue(
+                f"Unsupported database URI '{uri}'. Use sqlite:///path.db or "
+                "postgresql://user@host/db."
+            ) from None
         except ModuleNotFoundError as exc:
             raise RunyardError(
                 f"The database driver for '{make_url(uri).drivername}' is not installed "
