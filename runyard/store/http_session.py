@@ -138,7 +138,7 @@ def error_from_response(response: httpx.Response) -> RunyardError:
     request = response.request
     message = f"HTTP {status} {response.reason_phrase} from {request.method} {request.url.path}"
     snippet = _snippet(response)
-    return RunyardError(f"{message}: {snippet}" if snippet else message, error_code=code)
+    return error_from_code(code, f"{message}: {snippet}" if snippet else message)
 
 
 def _snippet(response: httpx.Response) -> str:

@@ -84,6 +84,7 @@ class RestStore:
         tracking_uri: ``http(s)://host[:port][/prefix]``.
         config: retries, timeout, auth and TLS; default from the environment.
         transport: an httpx transport to use instead of the network (tests, in-process apps).
+        session: a ready session for ``api_base_url(tracking_uri)`` (overrides the above).
     """
 
     def __init__(
@@ -92,9 +93,10 @@ class RestStore:
         config: HttpConfig | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
+        session: HttpSession | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
-        self._http = HttpSession(api_base_url(tracking_uri), config, transport=transport)
+        self._http = session or HttpSession(api_base_url(tracking_uri), config, transport=transport)
 
     def close(self) -> None:
         """Close the connection pool."""

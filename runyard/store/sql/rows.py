@@ -91,29 +91,27 @@ def _grouped(rows: Iterable[Row[Any]]) -> dict[str, list[Row[Any]]]:
     return out
 
 
-def load_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
-    di, ds, it = t.dataset_inputs, t.datasets, t.input_tags
-    rows = conn.execute(
-        select(di.c.run_uuid, di.c.input_uuid, ds)
-        .join(ds, ds.c.dataset_uuid == di.c.dataset_uuid)
-        .where(di.c.run_uuid.in_(ids))
-        .order_by(di.c.run_uuid, ds.c.name, ds.c.digest)
-    ).all()
+def load_inputs(
+    conn: Connection, sql: Statements, ids: Sequence[str]
+) -> dict[str, list[DatasetInput]]:
+    """Dataset inputs (with their tags) of several runs."""
+    rows = sql.of_runs("inputs", len(ids)).run(conn, **_named(ids)).fetchall()
     if not rows:
         return {}
-    tags = _grouped(
-        conn.execute(
-            select(it.c.input_uuid, it.c.name, it.c.value).where(
-                it.c.input_uuid.in_([r.input_uuid for r in rows])
-            )
-        )
-    )
+    input_ids = [r[1] for r in rows]
+    tags: dict[str, list[InputTag]] = defaultdict(list)
+    named = _named(input_ids)
+    for input_uuid, name, value in sql.of_runs("input_tags", len(input_ids)).run(conn, **named):
+        tags[input_uuid].append(InputTag(name, value))
     out: dict[str, list[DatasetInput]] = defaultdict(list)
-    for r in rows:
-        dataset = Dataset(r.name, r.digest, r.source_type, r.source, r.schema, r.profile)
-        input_tags = [InputTag(tag.name, tag.value) for tag in tags.get(r.input_uuid, [])]
-        out[r.run_uuid].append(DatasetInput(dataset, input_tags))
+    for run_uuid, input_uuid, name, digest, source_type, source, schema, profile in rows:
+        dataset = Dataset(name, digest, source_type, source, schema, profile)
+        out[run_uuid].append(DatasetInput(dataset, tags.get(input_uuid, [])))
     return out
+
+
+def _named(ids: Sequence[str]) -> dict[str, str]:
+    return {f"r{i}": value for i, value in enumerate(ids)}
 
 
 def _key_values(rows: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
@@ -151,7 +149,7 @@ def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> lis
     ids = [r.run_uuid for r in run_rows]
     if not ids:
         return []
-    named = {f"r{i}": run_id for i, run_id in enumerate(ids)}
+    named = _named(ids)
 
     def of_runs(what: str) -> list[tuple[Any, ...]]:
         return list(sql.of_runs(what, len(ids)).run(conn, **named).fetchall())
@@ -159,7 +157,7 @@ def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> lis
     params = _key_values(of_runs("params"))
     tags = _key_values(of_runs("tags"))
     metrics = _latest_metrics(of_runs("metrics"))
-    inputs = load_inputs(conn, ids)
+    inputs = load_inputs(conn, sql, ids)
     runs = []
     for row in run_rows:
         rid = row.run_uuid

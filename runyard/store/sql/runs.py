@@ -140,7 +140,7 @@ class RunOps(SqlBase):
                 Metric(key, metric_value(value, bool(is_nan)), ts, step)
                 for key, value, ts, step, is_nan in sql.summaries_of_run.run(conn, run_uuid=run_id)
             )
-            inputs = load_inputs(conn, [run_id]).get(run_id, [])
+            inputs = load_inputs(conn, sql, [run_id]).get(run_id, [])
         data = RunData({m.key: m.value for m in metric_objs}, params, tags, metric_objs)
         return Run(info, data, RunInputs(inputs))
 

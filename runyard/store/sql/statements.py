@@ -67,6 +67,26 @@ def _summary_upsert(dialect: Dialect) -> Any:
     )
 
 
+def _of_runs_select(what: str, count: int) -> Any:
+    ids: list[Any] = [bindparam(f"r{i}") for i in range(count)]
+    if what == "inputs":
+        di, ds = t.dataset_inputs, t.datasets
+        columns = [di.c.run_uuid, di.c.input_uuid, ds.c.name, ds.c.digest, ds.c.source_type]
+        return (
+            select(*columns, ds.c.source, ds.c.schema, ds.c.profile)
+            .join(ds, ds.c.dataset_uuid == di.c.dataset_uuid)
+            .where(di.c.run_uuid.in_(ids))
+            .order_by(di.c.run_uuid, ds.c.name, ds.c.digest)
+        )
+    if what == "input_tags":
+        it = t.input_tags
+        return select(it.c.input_uuid, it.c.name, it.c.value).where(it.c.input_uuid.in_(ids))
+    table = {"params": t.params, "tags": t.run_tags, "metrics": t.metric_summaries}[what]
+    c = table.c
+    extra = [c.timestamp, c.step, c.is_nan] if what == "metrics" else []
+    return select(c.run_uuid, c.key, c.value, *extra).where(c.run_uuid.in_(ids))
+
+
 class Statements:
     """Every prepared statement of one store."""
 
@@ -83,7 +103,8 @@ class Statements:
         return found
 
     def of_runs(self, what: str, count: int) -> Prepared:
-        """The ``params``/``tags``/``metrics`` rows of ``count`` runs (params ``r0``..).
+        """Rows of ``params``/``tags``/``metrics``/``inputs`` for ``count`` runs, or of
+        ``input_tags`` for ``count`` inputs (parameters ``r0``..).
 
         Compiled once per page size: pages of runs are read with the same few sizes.
         """
@@ -91,15 +112,9 @@ class Statements:
         if found is None:
             if len(self._of_runs) > 256:
                 self._of_runs.clear()
-            table = {"params": t.params, "tags": t.run_tags, "metrics": t.metric_summaries}[what]
-            c = table.c
-            columns = [c.run_uuid, c.key, c.value]
-            if what == "metrics":
-                columns += [c.timestamp, c.step, c.is_nan]
-            stmt = select(*columns).where(
-                c.run_uuid.in_([bindparam(f"r{i}") for i in range(count)])
+            found = self._of_runs[(what, count)] = Prepared(
+                _of_runs_select(what, count), self._dialect
             )
-            found = self._of_runs[(what, count)] = Prepared(stmt, self._dialect)
         return found
 
     def __init__(self, dialect: Dialect) -> None:
