@@ -17,6 +17,7 @@ from runyard.entities import FileInfo
 from runyard.errors import InvalidParameterValue
 from runyard.store.artifact import get_artifact_repository
 from runyard.tracking.client import Client
+from runyard.tracking.uri import get_tracking_uri
 
 __all__ = ["download_artifacts", "list_artifacts", "load_dict", "load_image", "load_text"]
 
@@ -56,7 +57,8 @@ def download_artifacts(
         rid, path = _split_runs_uri(artifact_uri)
         return Client(tracking_uri).download_artifacts(rid, path, dst_path)
     root, path = _root_and_path(artifact_uri)
-    return get_artifact_repository(root).download_artifacts(path, dst_path)
+    repo = get_artifact_repository(root, tracking_uri or get_tracking_uri())
+    return repo.download_artifacts(path, dst_path)
 
 
 def list_artifacts(
@@ -73,7 +75,8 @@ def list_artifacts(
     if artifact_uri.startswith("runs:"):
         rid, path = _split_runs_uri(artifact_uri)
         return Client(tracking_uri).list_artifacts(rid, path or None)
-    return get_artifact_repository(artifact_uri).list_artifacts(None)
+    repo = get_artifact_repository(artifact_uri, tracking_uri or get_tracking_uri())
+    return repo.list_artifacts(None)
 
 
 def _read(artifact_uri: str) -> str:

@@ -195,6 +195,13 @@ class ENV:
         _opt_str,
         "Server: comma-separated Host header values accepted (default: any).",
     )
+    ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES: EnvVar[str | None] = EnvVar(
+        "ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES",
+        None,
+        _opt_str,
+        "Server: comma-separated schemes (ftp, http, ...) clients may use in artifact locations "
+        "that name another host (default: none, to stop server-side request forgery).",
+    )
     SERVER_CORS_ALLOWED_ORIGINS: EnvVar[str | None] = EnvVar(
         "SERVER_CORS_ALLOWED_ORIGINS",
         None,

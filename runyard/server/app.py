@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from urllib.parse import urlparse
 
 from starlette.applications import Starlette
@@ -16,13 +15,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from runyard.server.context import ServerContext
 from runyard.server.handlers import artifacts, experiments, logged_models, runs, service
 from runyard.server.openapi import openapi_document
-from runyard.server.routing import Endpoint, json_response, json_routes
+from runyard.server.routing import Endpoint, internal_error, json_response, json_routes
 from runyard.server.settings import ServerSettings
 from runyard.store.base import TrackingStore
 
 __all__ = ["ENDPOINTS", "create_app", "open_store"]
 
-log = logging.getLogger(__name__)
 
 #: Every JSON endpoint of the server; new resource modules add theirs here.
 ENDPOINTS: list[Endpoint] = [
@@ -53,16 +51,6 @@ def _tracking_routes(ctx: ServerContext) -> list[BaseRoute]:
     return [Mount(prefix, routes=[Route("/{rest:path}", unavailable, methods=["GET", "POST",
             "PATCH", "DELETE", "PUT"])]) for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow",
             "/api/3.0/mlflow", "/ajax-api/3.0/mlflow")]  # fmt: skip
-
-
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    # A bug, never a user mistake (those are RunyardErrors, answered by the routes): log the
-    # traceback here, answer MLflow's error shape without it.
-    log.exception("Unhandled error on %s %s", request.method, request.url.path)
-    return json_response(
-        {"error_code": "INTERNAL_ERROR", "message": f"Internal error: {type(exc).__name__}"},
-        status=500,
-    )
 
 
 def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> Starlette:
@@ -98,7 +86,7 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={Exception: _internal_error},
+        exception_handlers={Exception: internal_error},
     )
     app.state.context = ctx
     return app

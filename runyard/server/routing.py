@@ -9,6 +9,7 @@ table drives ``/openapi.json``, and later the permission table of the auth layer
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,16 @@ from runyard.protocol.requests import Field, parse_params
 if TYPE_CHECKING:
     from runyard.server.context import ServerContext
 
-__all__ = ["Endpoint", "Handler", "JSONBytes", "json_response", "json_routes"]
+__all__ = [
+    "Endpoint",
+    "Handler",
+    "JSONBytes",
+    "internal_error",
+    "json_response",
+    "json_routes",
+]
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[["ServerContext", dict[str, Any]], Awaitable[Any]]
 #: Request bodies larger than this are refused (log-batch has its own 1 MB limit).
@@ -86,10 +96,21 @@ async def _decode(request: Request, endpoint: Endpoint) -> dict[str, Any]:
         if isinstance(doc, str):  # legacy clients double-encode the body
             doc = orjson.loads(doc)
     except orjson.JSONDecodeError as exc:
-        raise RunyardError(f"Malformed JSON in request body: {exc}", "MALFORMED_REQUEST") from None
+        raise InvalidParameterValue(f"Malformed JSON in request body: {exc}") from None
     if not isinstance(doc, dict):
-        raise RunyardError("The request body must be a JSON object.", "MALFORMED_REQUEST")
+        raise InvalidParameterValue("The request body must be a JSON object.")
     return parse_params(endpoint.fields, doc)
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug, never a user mistake: log the traceback, answer MLflow's error shape without it.
+
+    Answered here rather than by Starlette's error middleware, which closes the keep-alive
+    connection after a 500 and so breaks the client's next request on it.
+    """
+    log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = {"error_code": "INTERNAL_ERROR", "message": f"Internal error: {type(exc).__name__}"}
+    return json_response(body, status=500)
 
 
 def _asgi(endpoint: Endpoint, context: ServerContext) -> Callable[[Request], Awaitable[Response]]:
@@ -99,6 +120,8 @@ def _asgi(endpoint: Endpoint, context: ServerContext) -> Callable[[Request], Awa
             result = await endpoint.handler(context, params)
         except RunyardError as exc:
             return error_response(exc)
+        except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are answered
+            return internal_error(request, exc)
         if isinstance(result, Response):
             return result
         return json_response(result)

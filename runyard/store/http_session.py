@@ -169,16 +169,19 @@ def _sent_nothing(exc: httpx.TransportError) -> bool:
     return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
-def _transport_error(exc: httpx.TransportError, request: httpx.Request) -> RunyardError:
-    where = f"{request.method} {request.url.copy_with(query=None)}"
-    kind = type(exc).__name__
-    # Both codes are "try again later" to the background writer, which keeps the values queued.
-    code = (
-        "DEADLINE_EXCEEDED"
-        if isinstance(exc, httpx.TimeoutException)
-        else "TEMPORARILY_UNAVAILABLE"
-    )
-    return RunyardError(f"Could not reach the tracking server ({kind} on {where}): {exc}", code)
+def _transport_error(exc: httpx.RequestError, request: httpx.Request) -> RunyardError:
+    url = request.url
+    # Scheme, host and path only: no credentials from the URL, no query string.
+    where = f"{request.method} {url.scheme}://{url.netloc.decode('ascii')}{url.path}"
+    if isinstance(exc, httpx.TimeoutException):
+        code = "DEADLINE_EXCEEDED"
+    elif isinstance(exc, httpx.TransportError):
+        code = "TEMPORARILY_UNAVAILABLE"
+    else:  # an undecodable body or a redirect loop: retrying later will not help
+        code = "INTERNAL_ERROR"
+    # DEADLINE_EXCEEDED and TEMPORARILY_UNAVAILABLE are "try again later" to the background
+    # writer, which keeps the values queued for the next flush.
+    return RunyardError(f"HTTP request failed ({type(exc).__name__} on {where}): {exc}", code)
 
 
 class HttpSession:
@@ -285,8 +288,8 @@ class HttpSession:
             )
             try:
                 response = self._client.send(request, stream=stream)
-            except httpx.TransportError as exc:
-                if attempt < self.config.max_retries and (idempotent or _sent_nothing(exc)):
+            except httpx.RequestError as exc:
+                if self._may_retry(exc, attempt, idempotent):
                     self._sleep(self._backoff(attempt))
                     attempt += 1
                     continue
@@ -297,6 +300,12 @@ class HttpSession:
             response.close()
             self._sleep(wait)
             attempt += 1
+
+    def _may_retry(self, exc: httpx.RequestError, attempt: int, idempotent: bool) -> bool:
+        """Whether a request that failed without a response may be sent again."""
+        if attempt >= self.config.max_retries or not isinstance(exc, httpx.TransportError):
+            return False
+        return idempotent or _sent_nothing(exc)
 
     def _retry_wait(
         self, response: httpx.Response, attempt: int, idempotent: bool, replayable: bool
@@ -330,7 +339,7 @@ class HttpSession:
         with self.stream("GET", path) as response:
             try:
                 yield from response.iter_bytes(chunk_size)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 raise _transport_error(exc, response.request) from exc
 
     def download(self, path: str, dest: str) -> None:
@@ -348,10 +357,10 @@ class HttpSession:
                         handle.write(chunk)
                 os.replace(tmp, dest)
                 return
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 # The connection broke mid-body: a GET can simply start over.
                 _remove(tmp)
-                if attempt >= self.config.max_retries:
+                if not self._may_retry(exc, attempt, True):
                     request = httpx.Request("GET", self.base_url.join(path))
                     raise _transport_error(exc, request) from exc
                 self._sleep(self._backoff(attempt))

@@ -60,7 +60,7 @@ def test_malformed_bodies(api: TestClient, body: bytes) -> None:
         f"{API}/experiments/create", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 400
-    assert response.json()["error_code"] == "MALFORMED_REQUEST"
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
 def test_wrong_types_and_unknown_fields(api: TestClient, run_id: str) -> None:

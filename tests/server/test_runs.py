@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
 API = "/api/2.0/mlflow"
@@ -123,3 +124,41 @@ def test_list_run_artifacts(api: TestClient, run_id: str) -> None:
     assert sub["files"] == [{"path": "d/a.txt", "is_dir": False, "file_size": 3}]
     bad = api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "../../x"})
     assert bad.status_code == 400
+
+
+def test_host_addressed_artifact_locations_refused(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for location in ("ftp://evil.example/x", "http://10.0.0.1:8080/a", "sftp://h/p"):
+        response = api.post(
+            f"{API}/experiments/create", json={"name": location, "artifact_location": location}
+        )
+        assert response.status_code == 400, location
+        assert "not allowed" in response.json()["message"]
+    for location in ("s3://bucket/prefix", "mlflow-artifacts:/x", "/tmp/local"):
+        response = api.post(
+            f"{API}/experiments/create", json={"name": location, "artifact_location": location}
+        )
+        assert response.status_code == 200, location
+    monkeypatch.setenv("MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES", "ftp")
+    allowed = {"name": "ftp-ok", "artifact_location": "ftp://files.example/x"}
+    assert api.post(f"{API}/experiments/create", json=allowed).status_code == 200
+
+
+def test_history_in_timestamp_order_and_param_message(api: TestClient, run_id: str) -> None:
+    points = [(5, 1, 10), (0, 2, 20), (7, 3, 5)]  # (step, value, timestamp)
+    body = {
+        "run_id": run_id,
+        "metrics": [{"key": "m", "value": v, "timestamp": ts, "step": st} for st, v, ts in points],
+    }
+    api.post(f"{API}/runs/log-batch", json=body)
+    history = api.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "m"})
+    assert [p["timestamp"] for p in history.json()["metrics"]] == [5, 10, 20]
+    api.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "lr", "value": "1"})
+    changed = api.post(
+        f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "lr", "value": "2"}
+    )
+    assert changed.json()["message"] == (
+        "Changing param values is not allowed. Param with key='lr' was already logged with "
+        f"value='1' for run ID='{run_id}'. Attempted logging new value '2'."
+    )

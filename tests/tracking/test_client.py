@@ -434,11 +434,12 @@ def test_metric_history_is_append_only_with_step_and_timestamp(client: Client, r
     client.log_metric(run_id, "loss", 2.0, timestamp=1002, step=1)  # exact duplicate collapses
     client.log_metric(run_id, "loss", 4.0, timestamp=999, step=2)
     history = client.get_metric_history(run_id, "loss")
+    # MLflow's order: (timestamp, step, value).
     assert [(m.key, m.value, m.timestamp, m.step) for m in history] == [
-        ("loss", 1.0, 1001, 0),
-        ("loss", 2.0, 1002, 1),
         ("loss", 4.0, 999, 2),
         ("loss", 3.0, 1000, 2),
+        ("loss", 1.0, 1001, 0),
+        ("loss", 2.0, 1002, 1),
     ]
     assert client.get_metric_history(run_id, "absent") == []
 

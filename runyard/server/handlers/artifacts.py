@@ -20,7 +20,7 @@ from starlette.routing import Route
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
 from runyard.protocol.codec import file_info_to_json
 from runyard.server.context import ServerContext
-from runyard.server.routing import error_response, json_response
+from runyard.server.routing import error_response, internal_error, json_response
 from runyard.store.artifact import LocalArtifactRepository, clean_artifact_path
 
 __all__ = ["PREFIX", "artifact_routes"]
@@ -108,6 +108,8 @@ def _route(path: str, handler: Any, methods: list[str], ctx: ServerContext) -> R
             response: Response = await handler(ctx, request)
         except RunyardError as exc:
             return error_response(exc)
+        except Exception as exc:  # noqa: BLE001 - answered in place, see internal_error
+            return internal_error(request, exc)
         return response
 
     return Route(path, run, methods=methods)

@@ -8,6 +8,7 @@ from runyard.entities import ExperimentTag, ViewType
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
 from runyard.protocol.codec import experiment_to_json
 from runyard.protocol.requests import Field
+from runyard.server.artifact_policy import check_artifact_location
 from runyard.server.context import ServerContext
 from runyard.server.routing import Endpoint
 from runyard.store.base import SEARCH_MAX_RESULTS_THRESHOLD
@@ -28,6 +29,7 @@ def _tags(items: list[dict[str, Any]]) -> list[ExperimentTag]:
 
 async def create_experiment(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
     """POST experiments/create."""
+    check_artifact_location(p["artifact_location"], ctx.settings)
     exp_id = ctx.tracking().create_experiment(p["name"], p["artifact_location"], _tags(p["tags"]))
     return {"experiment_id": exp_id}
 

@@ -47,6 +47,20 @@ def split_artifacts_url(url: str) -> tuple[str, str]:
     return base, clean_artifact_path(unquote(tail).strip("/"))
 
 
+def _safe_name(name: str, listed: str) -> str:
+    """A name from a server listing, refused unless it is a plain relative path: the names
+    end up in local paths on download, and nothing may climb out of the destination."""
+    try:
+        safe = bool(name) and clean_artifact_path(name) == name
+    except InvalidParameterValue:
+        safe = False
+    if not safe:
+        raise InvalidParameterValue(
+            f"The server listed an unsafe artifact name {name!r} under '{listed}'."
+        )
+    return name
+
+
 def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
@@ -121,12 +135,7 @@ class HttpArtifactRepository:
         doc = self._http.call("GET", "artifacts", params={"path": remote} if remote else None)
         infos = []
         for entry in doc.get("files", ()):
-            name = str(entry.get("path", ""))
-            # The server's names end up in local paths on download: nothing may climb out.
-            if not name or clean_artifact_path(name) != name:
-                raise InvalidParameterValue(
-                    f"The server listed an unsafe artifact name {name!r} under '{remote}'."
-                )
+            name = _safe_name(str(entry.get("path", "")), remote)
             size = entry.get("file_size")
             is_dir = bool(entry.get("is_dir", False))
             infos.append(FileInfo(_join(rel, name), is_dir, None if size is None else int(size)))

@@ -29,6 +29,7 @@ _isnan = math.isnan
 _isinf = math.isinf
 _isfinite = math.isfinite
 _first = itemgetter(0)
+_by_time = itemgetter(1, 2)
 _NAN = float("nan")
 
 
@@ -142,13 +143,12 @@ class LoggingOps(SqlBase):
         )
         changed = [k for k, v in wanted.items() if existing.get(k, v) != v]
         if changed:
-            details = ", ".join(
-                f"'{k}' (logged: '{existing[k]}', new: '{wanted[k]}')" for k in changed[:5]
+            details = " ".join(
+                f"Param with key='{k}' was already logged with value='{existing[k]}' for run "
+                f"ID='{run_id}'. Attempted logging new value '{wanted[k]}'."
+                for k in changed[:5]
             )
-            raise InvalidParameterValue(
-                f"Changing param values is not allowed. Params already logged for run "
-                f"ID='{run_id}' with different values: {details}."
-            )
+            raise InvalidParameterValue(f"Changing param values is not allowed. {details}")
 
     def get_metric_history(
         self,
@@ -157,7 +157,7 @@ class LoggingOps(SqlBase):
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
-        """Every point of a series in (step, timestamp) order, optionally paged."""
+        """Every point of a series in (timestamp, step, value) order, optionally paged."""
         offset = decode_page_token(page_token)
         with self._read() as conn:
             found = self._sql.series_id.run(conn, run_uuid=run_id, key=metric_key).fetchone()
@@ -168,6 +168,10 @@ class LoggingOps(SqlBase):
             if end < len(rows):
                 token = encode_page_token(end)
             rows = rows[offset:end]
+        # MLflow returns history by (timestamp, step, value); points are stored by step. Both
+        # orders agree for a normal training loop, and a stable sort of already-sorted rows is
+        # a linear scan, so this costs little and keeps the value tie-break of the storage order.
+        rows.sort(key=_by_time)
         if None in map(_first, rows):
             rows = [(_NAN if v is None else v, ts, st) for v, ts, st in rows]
         return PagedList(metric_series(metric_key, run_id, rows), token)

@@ -21,6 +21,7 @@ from runyard.entities import (
     RunTag,
     ViewType,
 )
+from runyard.entities.run import new_metric
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
 from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
 from runyard.store.search.paging import decode_page_token, encode_page_token
@@ -134,13 +135,23 @@ class RunOps(SqlBase):
         sql = self._sql
         with self._read() as conn:
             info = run_info_from_row(self._run_row(conn, run_id))
-            params = dict(sql.params_of_run.run(conn, run_uuid=run_id).fetchall())
-            tags = dict(sql.tags_of_run.run(conn, run_uuid=run_id).fetchall())
-            metric_objs = tuple(
-                Metric(key, metric_value(value, bool(is_nan)), ts, step)
-                for key, value, ts, step, is_nan in sql.summaries_of_run.run(conn, run_uuid=run_id)
-            )
-            inputs = load_inputs(conn, sql, [run_id]).get(run_id, [])
+            params: dict[str, str] = {}
+            tags: dict[str, str] = {}
+            metrics: list[Metric] = []
+            has_inputs = False
+            # One round trip for params, tags, latest metrics and "has dataset inputs?".
+            rows = sql.run_children.run(conn, run_uuid=run_id).fetchall()
+            for kind, key, text, num, ts, step, is_nan in rows:
+                if kind == "p":
+                    params[key] = text
+                elif kind == "t":
+                    tags[key] = text
+                elif kind == "m":
+                    metrics.append(new_metric(key, metric_value(num, is_nan), ts, step, None))
+                else:
+                    has_inputs = key is not None
+            inputs = load_inputs(conn, sql, [run_id]).get(run_id, []) if has_inputs else []
+        metric_objs = tuple(metrics)
         data = RunData({m.key: m.value for m in metric_objs}, params, tags, metric_objs)
         return Run(info, data, RunInputs(inputs))
 

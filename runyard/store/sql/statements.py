@@ -5,7 +5,24 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, null, select, true, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    true,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
@@ -160,11 +177,31 @@ class Statements:
             _insert(dialect, mp, POINT_COLUMNS).on_conflict_do_nothing(), POINT_COLUMNS
         )
         self.upsert_summaries = prep(_summary_upsert(dialect), SUMMARY_COLUMNS)
-        self.params_of_run = prep(select(p.c.key, p.c.value).where(p.c.run_uuid == run_id))
-        self.tags_of_run = prep(select(rt.c.key, rt.c.value).where(rt.c.run_uuid == run_id))
-        self.summaries_of_run = prep(
-            select(ms.c.key, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan).where(
-                ms.c.run_uuid == run_id
+        # (kind, key, text value, metric value, timestamp, step, is_nan) rows for p(arams),
+        # t(ags), m(etrics) and i(nputs): one query serves a run read.
+        di = t.dataset_inputs
+        # Typed NULLs: PostgreSQL wants every column of a UNION to have one type.
+        no_text, no_num = cast(null(), Text), cast(null(), t.Double)
+        no_int, no_bool = cast(null(), BigInteger), cast(null(), Boolean)
+
+        def kind(letter: str) -> Any:
+            return literal_column(f"'{letter}'")
+
+        self.run_children = prep(
+            union_all(
+                select(kind("p"), p.c.key, p.c.value, no_num, no_int, no_int, no_bool).where(
+                    p.c.run_uuid == run_id
+                ),
+                select(kind("t"), rt.c.key, rt.c.value, no_num, no_int, no_int, no_bool).where(
+                    rt.c.run_uuid == run_id
+                ),
+                select(
+                    kind("m"), ms.c.key, no_text, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan
+                ).where(ms.c.run_uuid == run_id),
+                # Always exactly one row; its key is NULL when the run has no dataset inputs.
+                select(
+                    kind("i"), func.min(di.c.input_uuid), no_text, no_num, no_int, no_int, no_bool
+                ).where(di.c.run_uuid == run_id),
             )
         )
         self.series_id = prep(
