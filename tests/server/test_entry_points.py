@@ -104,3 +104,51 @@ def test_bad_store_uri_is_one_line(tmp_path: Path, clean_env: dict[str, str]) ->
     assert done.returncode == 1
     assert done.stderr.startswith("Error: ")
     assert "Traceback" not in done.stderr
+
+
+def test_concurrent_writers_on_two_workers_never_see_locks(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """Two worker processes, 24 concurrent writers, one SQLite file: every write lands."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "runyard"), "server", "-p", str(port), "-w", "2"],
+        cwd=tmp_path,
+        env=clean_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        shared = httpx.post(f"{url}/runs/create", json={"experiment_id": "0"}).json()
+        shared_id = shared["run"]["info"]["run_id"]
+
+        def writer(n: int) -> list[int]:
+            statuses = []
+            with httpx.Client(timeout=60) as client:
+                own = client.post(f"{url}/runs/create", json={"experiment_id": "0"}).json()
+                for batch in range(10):
+                    for run_id in (own["run"]["info"]["run_id"], shared_id):
+                        metrics = [
+                            {"key": f"w{n}", "value": i, "timestamp": 1, "step": batch * 100 + i}
+                            for i in range(100)
+                        ]
+                        body = {"run_id": run_id, "metrics": metrics}
+                        statuses.append(client.post(f"{url}/runs/log-batch", json=body).status_code)
+            return statuses
+
+        with ThreadPoolExecutor(24) as pool:
+            results = [s for statuses in pool.map(writer, range(24)) for s in statuses]
+        assert results == [200] * 24 * 20
+        for n in (0, 23):
+            history = httpx.get(
+                f"{url}/metrics/get-history", params={"run_id": shared_id, "metric_key": f"w{n}"}
+            ).json()
+            assert len(history["metrics"]) == 1000
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert b"database is locked" not in err

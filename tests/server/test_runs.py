@@ -162,3 +162,32 @@ def test_history_in_timestamp_order_and_param_message(api: TestClient, run_id: s
         "Changing param values is not allowed. Param with key='lr' was already logged with "
         f"value='1' for run ID='{run_id}'. Attempted logging new value '2'."
     )
+
+
+def test_history_bulk_interval_samples_over_steps(api: TestClient, run_id: str) -> None:
+    points = [{"key": "m", "value": float(i), "timestamp": i, "step": i} for i in range(100)]
+    api.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": points})
+    params = {"run_ids": [run_id], "metric_key": "m", "max_results": 5}
+    got = api.get(f"{API}/metrics/get-history-bulk-interval", params=params).json()["metrics"]
+    assert [m["step"] for m in got] == [0, 25, 50, 74, 99]
+    assert {m["run_id"] for m in got} == {run_id}
+    window = {**params, "start_step": 10, "end_step": 12}
+    got = api.get(f"{API}/metrics/get-history-bulk-interval", params=window).json()["metrics"]
+    assert [m["step"] for m in got] == [10, 11, 12]
+    bad = api.get(f"{API}/metrics/get-history-bulk-interval", params={**params, "start_step": 3})
+    assert bad.status_code == 400
+
+
+def test_legacy_log_model_and_presigned_urls(api: TestClient, run_id: str) -> None:
+    import json
+
+    model = {"artifact_path": "model", "flavors": {}, "utc_time_created": "x", "run_id": run_id}
+    body = {"run_id": run_id, "model_json": json.dumps(model)}
+    assert api.post(f"{API}/runs/log-model", json=body).json() == {}
+    run = api.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert json.loads(tags["mlflow.log-model.history"]) == [model]
+    bad = api.post(f"{API}/runs/log-model", json={"run_id": run_id, "model_json": "{}"})
+    assert "lacks required fields" in bad.json()["message"]
+    url = api.post(f"{API}/artifacts/presigned-upload-url", json={"run_id": run_id, "path": "x"})
+    assert (url.status_code, url.json()["error_code"]) == (501, "NOT_IMPLEMENTED")

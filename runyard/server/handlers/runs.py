@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from runyard.config import ENV
 from runyard.entities import Metric, Param, RunTag, ViewType
-from runyard.errors import InvalidParameterValue
+from runyard.errors import InvalidParameterValue, RunyardError
 from runyard.protocol.codec import (
     dataset_input_from_json,
     file_info_to_json,
@@ -25,6 +27,8 @@ from runyard.utils.validation import validated_batch
 __all__ = ["ENDPOINTS"]
 
 RUN_ID = Field("run_id", required=True, aliases=("run_uuid",))
+LOG_MODEL_HISTORY = "mlflow.log-model.history"
+_MLMODEL_REQUIRED = ("artifact_path", "flavors", "utc_time_created", "run_id")
 #: MLflow's limit on a log-batch request body.
 LOG_BATCH_MAX_BODY = 1_000_000
 
@@ -182,6 +186,73 @@ async def get_metric_history(ctx: ServerContext, p: dict[str, Any]) -> dict[str,
     return out
 
 
+MAX_BULK_RUNS = 100
+MAX_BULK_POINTS = 2500
+
+
+def _sample(points: list[Metric], limit: int) -> list[Metric]:
+    """At most ``limit`` points spread evenly over the steps, first and last kept."""
+    if len(points) <= limit:
+        return points
+    if limit == 1:
+        return [points[-1]]
+    last = len(points) - 1
+    picks = sorted({round(i * last / (limit - 1)) for i in range(limit)})
+    return [points[i] for i in picks]
+
+
+async def get_history_bulk_interval(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """GET metrics/get-history-bulk-interval: one metric of many runs, sampled over steps."""
+    run_ids, start, end = p["run_ids"], p["start_step"], p["end_step"]
+    if len(run_ids) > MAX_BULK_RUNS:
+        raise InvalidParameterValue(f"At most {MAX_BULK_RUNS} run_ids can be requested at once.")
+    if (start is None) != (end is None) or (start is not None and start > end):
+        raise InvalidParameterValue(
+            "start_step and end_step must be given together, with start_step <= end_step."
+        )
+    limit = MAX_BULK_POINTS if p["max_results"] is None else p["max_results"]
+    if not 1 <= limit <= MAX_BULK_POINTS:
+        raise InvalidParameterValue(f"max_results must be between 1 and {MAX_BULK_POINTS}.")
+    out = []
+    for run_id in run_ids:
+        points = sorted(
+            ctx.tracking().get_metric_history(run_id, p["metric_key"]),
+            key=lambda m: (m.step, m.timestamp),
+        )
+        if start is not None:
+            points = [m for m in points if start <= m.step <= end]
+        out += [{**metric_to_json(m), "run_id": run_id} for m in _sample(points, limit)]
+    return {"metrics": out} if out else {}
+
+
+async def presigned_url(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST artifacts/presigned-*-url: only cloud object stores can sign URLs."""
+    raise RunyardError(
+        "Presigned URLs need a cloud artifact store; this server's artifacts are on a "
+        "filesystem. Upload and download through the artifact proxy instead.",
+        error_code="NOT_IMPLEMENTED",
+    )
+
+
+async def log_model(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
+    """POST runs/log-model (MLflow 2.x clients): appends to ``mlflow.log-model.history``."""
+    try:
+        model = orjson.loads(p["model_json"])
+    except orjson.JSONDecodeError:
+        raise InvalidParameterValue("model_json must be the JSON text of an MLmodel.") from None
+    missing = [
+        k for k in ("artifact_path", "flavors", "utc_time_created", "run_id") if k not in model
+    ]
+    if not isinstance(model, dict) or missing:
+        raise InvalidParameterValue(f"model_json lacks required fields: {', '.join(missing)}")
+    store = ctx.tracking()
+    history = store.get_run(p["run_id"]).data.tags.get(LOG_MODEL_HISTORY, "[]")
+    entries = orjson.loads(history) + [model]
+    tag = RunTag(LOG_MODEL_HISTORY, orjson.dumps(entries).decode())
+    store.log_batch(p["run_id"], tags=[tag])
+    return {}
+
+
 async def list_artifacts(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
     """GET artifacts/list: paths relative to the run's artifact root."""
     root = ctx.tracking().get_run(p["run_id"]).info.artifact_uri
@@ -295,6 +366,40 @@ ENDPOINTS = [
             Field("page_token"),
         ),
         "Every point of a metric",
+    ),
+    Endpoint(
+        "/metrics/get-history-bulk-interval",
+        ("GET",),
+        get_history_bulk_interval,
+        (
+            Field("run_ids", repeated=True, required=True),
+            Field("metric_key", required=True),
+            Field("start_step", "int"),
+            Field("end_step", "int"),
+            Field("max_results", "int"),
+        ),
+        "One metric of many runs, sampled over steps (for charts)",
+    ),
+    Endpoint(
+        "/runs/log-model",
+        ("POST",),
+        log_model,
+        (RUN_ID, Field("model_json", required=True)),
+        "Record a logged model in the run (MLflow 2.x clients)",
+    ),
+    Endpoint(
+        "/artifacts/presigned-upload-url",
+        ("POST",),
+        presigned_url,
+        (Field("run_id"), Field("path"), Field("expiration", "int"), Field("model_id")),
+        "Presigned upload URL (cloud artifact stores only)",
+    ),
+    Endpoint(
+        "/artifacts/presigned-download-url",
+        ("POST",),
+        presigned_url,
+        (Field("run_id"), Field("path"), Field("expiration", "int")),
+        "Presigned download URL (cloud artifact stores only)",
     ),
     Endpoint(
         "/artifacts/list",
