@@ -32,6 +32,8 @@ __all__ = [
     "internal_error",
     "json_response",
     "json_routes",
+    "page_response",
+    "check_max_results",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,26 @@ class JSONBytes(Response):
 def json_response(doc: Any, status: int = 200) -> Response:
     """``doc`` encoded with orjson (NaN must already be ``"NaN"``, see the codec)."""
     return JSONBytes(orjson.dumps(doc), status_code=status)
+
+
+def page_response(name: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
+    """A search page as MLflow sends it: empty lists and the last page's token omitted."""
+    out: dict[str, Any] = {}
+    if items:
+        out[name] = items
+    if token:
+        out["next_page_token"] = token
+    return out
+
+
+def check_max_results(value: int | None, limit: int) -> int:
+    """``max_results`` must be a positive integer no larger than ``limit``."""
+    if value is None or not 0 < value <= limit:
+        raise InvalidParameterValue(
+            f"Invalid value for max_results. It must be a positive integer at most {limit}, "
+            f"but got {value}"
+        )
+    return value
 
 
 def error_response(error: RunyardError) -> Response:

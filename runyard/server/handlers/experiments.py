@@ -10,7 +10,7 @@ from runyard.protocol.codec import experiment_to_json
 from runyard.protocol.requests import Field
 from runyard.server.artifact_policy import check_artifact_location
 from runyard.server.context import ServerContext
-from runyard.server.routing import Endpoint
+from runyard.server.routing import Endpoint, check_max_results, page_response
 from runyard.store.base import SEARCH_MAX_RESULTS_THRESHOLD
 
 __all__ = ["ENDPOINTS"]
@@ -49,22 +49,12 @@ async def get_experiment_by_name(ctx: ServerContext, p: dict[str, Any]) -> dict[
 
 async def search_experiments(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
     """POST/GET experiments/search."""
-    max_results = p["max_results"]
-    if not max_results or max_results <= 0 or max_results > SEARCH_MAX_RESULTS_THRESHOLD:
-        raise InvalidParameterValue(
-            f"Invalid value for max_results. It must be a positive integer at most "
-            f"{SEARCH_MAX_RESULTS_THRESHOLD}, but got {max_results}"
-        )
+    max_results = check_max_results(p["max_results"], SEARCH_MAX_RESULTS_THRESHOLD)
     view = ViewType.from_string(p["view_type"]) if p["view_type"] else ViewType.ACTIVE_ONLY
     page = ctx.tracking().search_experiments(
         view, max_results, p["filter"], p["order_by"], p["page_token"]
     )
-    out: dict[str, Any] = {}
-    if page:
-        out["experiments"] = [experiment_to_json(e) for e in page]
-    if page.token:
-        out["next_page_token"] = page.token
-    return out
+    return page_response("experiments", [experiment_to_json(e) for e in page], page.token)
 
 
 async def delete_experiment(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:

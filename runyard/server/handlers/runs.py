@@ -19,7 +19,7 @@ from runyard.protocol.codec import (
 )
 from runyard.protocol.requests import Field
 from runyard.server.context import ServerContext
-from runyard.server.routing import Endpoint
+from runyard.server.routing import Endpoint, check_max_results, page_response
 from runyard.store.artifact import clean_artifact_path
 from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
 from runyard.utils.validation import validated_batch
@@ -106,21 +106,12 @@ async def search_runs(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
     max_results = p["max_results"]
     if max_results is None:
         max_results = SEARCH_MAX_RESULTS_DEFAULT
-    if max_results <= 0 or max_results > SEARCH_MAX_RESULTS_THRESHOLD:
-        raise InvalidParameterValue(
-            f"Invalid value for max_results. It must be a positive integer at most "
-            f"{SEARCH_MAX_RESULTS_THRESHOLD}, but got {max_results}"
-        )
+    check_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
     view = ViewType.from_string(p["run_view_type"]) if p["run_view_type"] else ViewType.ACTIVE_ONLY
     page = ctx.tracking().search_runs(
         p["experiment_ids"], p["filter"], view, max_results, p["order_by"], p["page_token"]
     )
-    out: dict[str, Any] = {}
-    if page:
-        out["runs"] = [run_to_json(r) for r in page]
-    if page.token:
-        out["next_page_token"] = page.token
-    return out
+    return page_response("runs", [run_to_json(r) for r in page], page.token)
 
 
 # -- logging ---------------------------------------------------------------------------------
@@ -178,12 +169,7 @@ async def get_metric_history(ctx: ServerContext, p: dict[str, Any]) -> dict[str,
     page = ctx.tracking().get_metric_history(
         p["run_id"], p["metric_key"], max_results, p["page_token"]
     )
-    out: dict[str, Any] = {}
-    if page:
-        out["metrics"] = [metric_to_json(m) for m in page]
-    if page.token:
-        out["next_page_token"] = page.token
-    return out
+    return page_response("metrics", [metric_to_json(m) for m in page], page.token)
 
 
 MAX_BULK_RUNS = 100
