@@ -1,4 +1,4 @@
-"""Benchmark suite comparing runyard with MLflow and trackio.
+"""Benchmark suites comparing runyard with MLflow, trackio and FastTrackML.
 
 Run it from the repository root with ``python -m benchmarks``; see
 ``benchmarks/README.md``. Importing this package must stay cheap and free of

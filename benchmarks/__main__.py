@@ -1,9 +1,11 @@
-"""``python -m benchmarks``: runyard vs MLflow vs trackio, side by side.
+"""``python -m benchmarks``: runyard vs MLflow vs trackio / FastTrackML, side by side.
 
-Runs every workload of :mod:`benchmarks.workloads` against runyard (current
-interpreter) and MLflow (its own venv, sync and async logging for the
-``log_metric`` loop), the ``log`` loop against trackio (its own venv), prints a
-Markdown table and writes it into ``benchmarks/RESULTS.md``.
+The embedded suite (default) runs every workload of :mod:`benchmarks.workloads`
+against runyard (current interpreter) and MLflow (its own venv, sync and async
+logging for the ``log_metric`` loop), the ``log`` loop against trackio (its own
+venv). The server suite (``--servers``) runs :mod:`benchmarks.server_suite`
+against ``runyard server``, ``mlflow server`` and FastTrackML. Each prints a
+Markdown table and writes it into its own section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import venvs
-from benchmarks.report import Collected, render_report, write_results
+from benchmarks.report import END_MARKER, START_MARKER, Collected, render_report, write_results
 from benchmarks.runner import (
     TRACKIO_SCRIPT,
     WORKLOADS_SCRIPT,
@@ -24,9 +26,17 @@ from benchmarks.runner import (
     log,
     run_job,
 )
+from benchmarks.server_report import (
+    SERVER_END_MARKER,
+    SERVER_START_MARKER,
+    SERVERS,
+    render_server_report,
+)
+from benchmarks.server_suite import SuiteOptions, run_server_suite
 from benchmarks.workloads import FULL, GROUPS, QUICK, Sizes
 
 TOOLS = ("runyard", "mlflow", "trackio")
+SUITES = ("embedded", "server", "all")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -37,10 +47,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default="embedded",
+        help="embedded libraries (default), tracking servers, or both",
+    )
+    parser.add_argument(
+        "--servers",
+        dest="suite",
+        action="store_const",
+        const="server",
+        help="shorthand for --suite server",
+    )
+    parser.add_argument(
         "--only",
         action="append",
-        choices=TOOLS,
-        help="benchmark only this library (repeatable); default: all three",
+        choices=sorted({*TOOLS, *SERVERS}),
+        help="benchmark only this library or server (repeatable); default: all; "
+        "trackio applies to the embedded suite, fasttrackml to the server suite",
+    )
+    parser.add_argument(
+        "--mlflow-workers",
+        default="1",
+        help="server suite: `mlflow server --workers` value, or 'default' to leave "
+        "MLflow's own default (4) (default: 1)",
+    )
+    parser.add_argument(
+        "--http-client",
+        choices=("stdlib", "httpx"),
+        default="stdlib",
+        help="server suite: HTTP client of the raw workloads (default: stdlib, whose "
+        "per-request cost is a fraction of httpx's; see benchmarks/README.md)",
     )
     parser.add_argument(
         "--no-install",
@@ -97,9 +134,8 @@ def plan(pythons: dict[str, Path], sizes: Sizes, quick: bool) -> list[Job]:
     return jobs
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the suite; exit status 1 if anything failed or could not run."""
-    args = parse_args(argv)
+def run_embedded(args: argparse.Namespace, command: str) -> tuple[str, bool]:
+    """The embedded-library suite; its Markdown block and whether all went well."""
     tools = [tool for tool in TOOLS if tool in (args.only or TOOLS)]
     sizes = QUICK if args.quick else FULL
     data = Collected(not_run={tool for tool in TOOLS if tool not in tools})
@@ -113,14 +149,51 @@ def main(argv: list[str] | None = None) -> int:
         log(describe(outcome))
         if outcome.error:
             log(f"{outcome.stderr_tail}\n{outcome.error}")
+    return render_report(data, sizes, quick=args.quick, command=command), not data.problems
+
+
+def run_servers(args: argparse.Namespace, command: str) -> tuple[str, bool]:
+    """The tracking-server suite; its Markdown block and whether all went well."""
+    options = SuiteOptions(
+        servers=tuple(s for s in SERVERS if s in (args.only or SERVERS)),
+        quick=args.quick,
+        install=not args.no_install,
+        mlflow_workers=None if args.mlflow_workers == "default" else args.mlflow_workers,
+        http_client=args.http_client,
+    )
+    data = run_server_suite(options)
+    block = render_server_report(
+        data, options.sizes, quick=args.quick, command=command, http_client=args.http_client
+    )
+    return block, not data.problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen suite(s); exit status 1 if anything failed or could not run."""
+    args = parse_args(argv)
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
-    block = render_report(data, sizes, quick=args.quick, command=command)
-    print(block)
     output = args.output or (None if args.quick else RESULTS_PATH)
-    if output is not None:
-        write_results(output, block)
-        log(f"wrote {output}")
-    return 1 if data.problems else 0
+    ok = True
+    only = set(args.only or (*TOOLS, *SERVERS))
+    if args.suite in ("embedded", "all") and not only & set(TOOLS):
+        log("embedded suite: none of runyard, mlflow, trackio selected; skipped")
+    elif args.suite in ("embedded", "all"):
+        block, passed = run_embedded(args, command)
+        print(block)
+        ok &= passed
+        if output is not None:
+            write_results(output, block, (START_MARKER, END_MARKER))
+            log(f"wrote the embedded section of {output}")
+    if args.suite in ("server", "all") and not only & set(SERVERS):
+        log("server suite: none of runyard, mlflow, fasttrackml selected; skipped")
+    elif args.suite in ("server", "all"):
+        block, passed = run_servers(args, command)
+        print(block)
+        ok &= passed
+        if output is not None:
+            write_results(output, block, (SERVER_START_MARKER, SERVER_END_MARKER), END_MARKER)
+            log(f"wrote the server section of {output}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

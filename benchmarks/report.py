@@ -319,16 +319,32 @@ def render_report(data: Collected, sizes: Sizes, *, quick: bool, command: str) -
     return "\n".join(parts) + "\n"
 
 
-def write_results(path: Path, block: str) -> None:
-    """Write ``block`` between the result markers of ``path``, keeping the rest."""
-    generated = f"{START_MARKER}\n{block}{END_MARKER}"
-    if path.exists():
-        text = path.read_text()
-        start, end = text.find(START_MARKER), text.find(END_MARKER)
-        if start != -1 and end > start:
-            text = text[:start] + generated + text[end + len(END_MARKER) :]
-        else:
-            text = f"{generated}\n\n{text}"
+def write_results(
+    path: Path,
+    block: str,
+    markers: tuple[str, str] = (START_MARKER, END_MARKER),
+    after: str | None = None,
+) -> None:
+    """Write ``block`` between ``markers`` in ``path``, keeping everything else.
+
+    When ``path`` has no such markers yet, the block goes right after the
+    ``after`` marker if that is present, otherwise at the top (below the title).
+    """
+    start_marker, end_marker = markers
+    generated = f"{start_marker}\n{block}{end_marker}"
+    if not path.exists():
+        path.write_text(f"# runyard benchmark results\n\n{generated}\n\n{DEFAULT_NOTES}")
+        return
+    text = path.read_text()
+    start, end = text.find(start_marker), text.find(end_marker)
+    if start != -1 and end > start:
+        text = text[:start] + generated + text[end + len(end_marker) :]
+    elif after is not None and (anchor := text.find(after)) != -1:
+        cut = anchor + len(after)
+        text = f"{text[:cut]}\n\n{generated}{text[cut:]}"
+    elif text.startswith("# "):
+        title, _, rest = text.partition("\n")
+        text = f"{title}\n\n{generated}\n\n{rest.lstrip()}"
     else:
-        text = f"# runyard benchmark results\n\n{generated}\n\n{DEFAULT_NOTES}"
+        text = f"{generated}\n\n{text}"
     path.write_text(text)

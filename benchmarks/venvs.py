@@ -1,9 +1,9 @@
 """Interpreters for the libraries under comparison.
 
 runyard is benchmarked in the current interpreter (where it is installed in
-editable mode). MLflow and trackio each get their own virtual environment under
-``$RUNYARD_BENCH_VENVS`` (default ``~/.cache/runyard-bench/venvs``), created and
-populated from PyPI on first use unless installing is disabled.
+editable mode). MLflow, trackio and FastTrackML each get their own virtual
+environment under ``$RUNYARD_BENCH_VENVS`` (default ``~/.cache/runyard-bench/venvs``),
+created and populated from PyPI on first use unless installing is disabled.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class VenvSpec:
 
 MLFLOW = VenvSpec("mlflow", "mlflow", "mlflow==3.17.2", version="3.17.2")
 TRACKIO = VenvSpec("trackio", "trackio", "trackio")
+FASTTRACKML = VenvSpec("fasttrackml", "fasttrackml", "fasttrackml==0.6.0", version="0.6.0")
 
 
 def venvs_root() -> Path:

@@ -1,0 +1,369 @@
+"""Collect the server suite's results and render them as a Markdown section."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.report import END_MARKER, cpu_model, format_number, format_ratio, format_value
+from benchmarks.runner import Outcome
+from benchmarks.server_workloads import ServerSizes
+
+SERVER_START_MARKER = "<!-- server-results:start -->"
+SERVER_END_MARKER = "<!-- server-results:end -->"
+#: Where a first server section goes in a RESULTS.md without its markers.
+PLACE_AFTER = END_MARKER
+
+SERVERS = ("runyard", "mlflow", "fasttrackml")
+SERVER_TITLES = {"runyard": "runyard", "mlflow": "MLflow", "fasttrackml": "FastTrackML"}
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class ServerTarget:
+    """runyard's goal for a row: a factor better than MLflow, or an absolute bound.
+
+    Which way is better comes from the row (``higher_is_better``).
+    """
+
+    bound: float
+    times_mlflow: bool = True
+
+    def describe(self, unit: str, higher_is_better: bool) -> str:
+        """e.g. ``≥ 20× MLflow`` or ``≤ 150 MB``."""
+        if self.times_mlflow:
+            return f"≥ {self.bound:g}× MLflow"
+        return f"{'≥' if higher_is_better else '≤'} {self.bound:,g} {unit}"
+
+    def met(self, ours: float, mlflow: float | None, higher_is_better: bool) -> bool | None:
+        """Whether runyard's value meets the target (None when it cannot be judged)."""
+        if not self.times_mlflow:
+            return ours >= self.bound if higher_is_better else ours <= self.bound
+        if mlflow is None or ours <= 0 or mlflow <= 0:
+            return None
+        factor = ours / mlflow if higher_is_better else mlflow / ours
+        return factor >= self.bound
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    """One row: a field of a workload's result across the three servers."""
+
+    label: str
+    workload: str
+    key: str
+    unit: str
+    higher_is_better: bool
+    target: ServerTarget | None = None
+    size_independent: bool = False  # judged in quick runs too
+
+
+def server_rows(sizes: ServerSizes) -> list[ServerRow]:
+    """The section's rows for the given sizes."""
+    runs = f"{sizes.total_runs:,} runs"
+    mb = f"{sizes.artifact_bytes / MB:g} MB"
+    x20, x10, x5 = ServerTarget(20), ServerTarget(10), ServerTarget(5)
+    calls = sizes.client_log_metric_calls
+    return [
+        ServerRow(
+            f"client: `mlflow.log_metric` × {calls:,}",
+            "client_log_metric",
+            "calls_per_s",
+            "calls/s",
+            True,
+            x20,
+        ),
+        ServerRow(
+            f"client: `mlflow.log_metric` × {calls:,}, p50 latency",
+            "client_log_metric",
+            "p50_ms",
+            "ms",
+            False,
+        ),
+        ServerRow(
+            f"raw: log-batch {sizes.batch_count} × {sizes.batch_size:,} metrics",
+            "log_batch",
+            "points_per_s",
+            "points/s",
+            True,
+            x20,
+        ),
+        ServerRow(
+            f"raw: create {sizes.timed_runs:,} runs (create + log-batch 5 params, 5 metrics, "
+            "3 tags + update)",
+            "runs",
+            "runs_per_s",
+            "runs/s",
+            True,
+            x10,
+        ),
+        ServerRow(
+            f"client: create {sizes.client_runs:,} runs (`start_run`, `log_params`, "
+            "`log_metrics`, `set_tags`)",
+            "client_runs",
+            "runs_per_s",
+            "runs/s",
+            True,
+        ),
+        ServerRow(
+            f"raw: runs/search filter + order_by, top 100 of {runs} (median)",
+            "search",
+            "median_ms",
+            "ms",
+            False,
+            x20,
+        ),
+        ServerRow(
+            f"raw: page through {runs}, {sizes.page_size:,} per page (median)",
+            "paging",
+            "median_s",
+            "s",
+            False,
+            x20,
+        ),
+        ServerRow(
+            f"raw: metrics/get-history, {sizes.history_points:,} points (median)",
+            "history",
+            "median_s",
+            "s",
+            False,
+            x5,
+        ),
+        ServerRow(
+            f"raw: runs/get, {sizes.connections} keep-alive connections, {sizes.concurrency_s:g} s",
+            "runs_get",
+            "requests_per_s",
+            "req/s",
+            True,
+            x20,
+        ),
+        ServerRow(f"artifact upload, {mb} (median)", "artifacts", "upload_mb_s", "MB/s", True),
+        ServerRow(
+            f"artifact download, {mb} (median)",
+            "artifacts",
+            "download_mb_s",
+            "MB/s",
+            True,
+            x5,
+        ),
+        ServerRow(
+            "server RSS idle, all processes (median over starts)",
+            "server",
+            "idle_rss_mb",
+            "MB",
+            False,
+            ServerTarget(150, times_mlflow=False),
+            size_independent=True,
+        ),
+        ServerRow(
+            "server RSS after a workload, all processes (max)",
+            "server",
+            "after_rss_mb",
+            "MB",
+            False,
+        ),
+        ServerRow(
+            "start-up: spawn → first 200 on /health (median over starts)",
+            "server",
+            "startup_s",
+            "s",
+            False,
+            ServerTarget(1.5, times_mlflow=False),
+            size_independent=True,
+        ),
+    ]
+
+
+@dataclass
+class ServerSample:
+    """What the orchestrator measured around one workload group on one server."""
+
+    group: str
+    startup_s: float
+    idle_rss_bytes: int
+    idle_processes: int
+    after_rss_bytes: int
+    after_processes: int
+
+
+@dataclass
+class ServerCollected:
+    """Results by server name, plus per-start samples, failures and notes."""
+
+    workload_groups: dict[str, tuple[str, ...]]
+    values: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)
+    samples: dict[str, list[ServerSample]] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    not_run: set[str] = field(default_factory=set)
+
+    def add(self, server: str, group: str, outcome: Outcome) -> None:
+        """Record the JSON results (and errors) of one workload job."""
+        payload = outcome.payload
+        if payload is not None:
+            for name, result in payload.get("results", {}).items():
+                if "error" in result:
+                    self.fail(server, name, result["error"])
+                else:
+                    self.values.setdefault(server, {})[name] = result
+        if outcome.error and payload is None:
+            self.problems.append(f"{server} / {group}: {outcome.error}")
+        if outcome.error:
+            for name in self.workload_groups[group]:
+                if name not in self.values.get(server, {}):
+                    self.failures.setdefault(server, {}).setdefault(name, "failed")
+
+    def fail(self, server: str, workload: str, message: str) -> None:
+        """Mark one cell as failed, with the reason listed under the table."""
+        self.failures.setdefault(server, {})[workload] = message
+        self.problems.append(f"{server} / {workload}: {message}")
+
+    def unavailable(self, server: str, reason: str) -> None:
+        """Mark a whole column as not run."""
+        self.problems.append(f"{server}: unavailable: {reason}")
+        for workloads in self.workload_groups.values():
+            for name in workloads:
+                self.failures.setdefault(server, {})[name] = "unavailable"
+        self.failures.setdefault(server, {})["server"] = "unavailable"
+
+    def add_sample(self, server: str, sample: ServerSample) -> None:
+        """Record start-up time and memory around one group; refresh the summary."""
+        samples = self.samples.setdefault(server, [])
+        samples.append(sample)
+        peak = max(samples, key=lambda s: s.after_rss_bytes)
+        self.values.setdefault(server, {})["server"] = {
+            "starts": len(samples),
+            "startup_s": statistics.median(s.startup_s for s in samples),
+            "startup_all_s": [s.startup_s for s in samples],
+            "idle_rss_mb": statistics.median(s.idle_rss_bytes for s in samples) / MB,
+            "idle_processes": max(s.idle_processes for s in samples),
+            "after_rss_mb": peak.after_rss_bytes / MB,
+            "after_rss_group": peak.group,
+            "after_processes": peak.after_processes,
+        }
+
+    def value(self, server: str, row: ServerRow) -> float | None:
+        """The number for ``row`` on ``server``, if it was measured."""
+        result = self.values.get(server, {}).get(row.workload)
+        raw = None if result is None else result.get(row.key)
+        return None if raw is None else float(raw)
+
+    def not_applicable(self, server: str, row: ServerRow) -> str | None:
+        """Why ``row`` does not apply to ``server`` (the workload said so), if it doesn't."""
+        result = self.values.get(server, {}).get(row.workload, {})
+        reason = result.get(row.key.removesuffix("_mb_s") + "_na")
+        return None if reason is None else str(reason)
+
+
+def _title(data: ServerCollected, server: str) -> str:
+    version = data.versions.get(server)
+    name = SERVER_TITLES[server] + (f" {version}" if version else "")
+    return name + data.variants.get(server, "")
+
+
+def render_server_table(data: ServerCollected, sizes: ServerSizes, *, quick: bool) -> str:
+    """The side-by-side table and its footnotes."""
+    header = [
+        "Workload",
+        *(_title(data, s) for s in SERVERS),
+        "runyard/MLflow",
+        "runyard/FastTrackML",
+        "runyard target",
+        "met",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    footnotes: list[str] = []
+    for row in server_rows(sizes):
+        cells = [row.label]
+        for server in SERVERS:
+            cells.append(_cell(data, server, row, footnotes))
+        ours = data.value("runyard", row)
+        for other in ("mlflow", "fasttrackml"):
+            cells.append(_ratio(ours, data.value(other, row), row))
+        cells += _target_cells(data, row, judged=not quick or row.size_independent)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [""] + [f"{i}. {note}" for i, note in enumerate(footnotes, 1)] if footnotes else []
+    return "\n".join(lines)
+
+
+def _ratio(ours: float | None, theirs: float | None, row: ServerRow) -> str:
+    """``N× faster`` / ``N× slower``; ``N× less`` / ``N× more`` for memory."""
+    text = format_ratio(ours, theirs, row.higher_is_better)
+    if row.unit == "MB":
+        text = text.replace("faster", "less").replace("slower", "more")
+    return text
+
+
+def _cell(data: ServerCollected, server: str, row: ServerRow, footnotes: list[str]) -> str:
+    value = data.value(server, row)
+    if value is not None:
+        return format_value(value, row.unit)
+    reason = data.not_applicable(server, row)
+    if reason is not None:
+        note = f"{SERVER_TITLES[server]}: {reason}."
+        if note not in footnotes:
+            footnotes.append(note)
+        return f"n/a ({footnotes.index(note) + 1})"
+    failure = data.failures.get(server, {}).get(row.workload)
+    if failure == "unavailable":
+        return "unavailable"
+    if failure is not None:
+        return "**failed**"
+    return "not run" if server in data.not_run else "—"
+
+
+def _target_cells(data: ServerCollected, row: ServerRow, *, judged: bool) -> list[str]:
+    if row.target is None:
+        return ["", ""]
+    text = row.target.describe(row.unit, row.higher_is_better)
+    if not judged:
+        return [f"{text} (full size only)", "—"]
+    ours = data.value("runyard", row)
+    if ours is None:
+        return [text, "—"]
+    met = row.target.met(ours, data.value("mlflow", row), row.higher_is_better)
+    return [text, {True: "✅ met", False: "❌ not met", None: "—"}[met]]
+
+
+def render_server_report(
+    data: ServerCollected, sizes: ServerSizes, *, quick: bool, command: str, http_client: str
+) -> str:
+    """The server section: heading, set-up, table, footnotes and failures."""
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    mode = "quick smoke run: reduced sizes" if quick else "full sizes"
+    ran = [s for s in SERVERS if s in data.samples]
+    servers = ", ".join(_title(data, s) for s in ran) or "none ran"
+    starts = {s: len(data.samples[s]) for s in ran}
+    loadavg = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    parts = [
+        f"## Tracking servers — {mode}",
+        "",
+        f"- Date: {now}; command: `{command}`",
+        f"- Machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform()};"
+        f" load average at the end: {loadavg}",
+        f"- Servers: {servers}; each on SQLite in a fresh temporary directory, started anew"
+        f" for every workload group (starts: {', '.join(f'{k} {v}' for k, v in starts.items())})",
+        *(f"- {SERVER_TITLES[s]} code: {src}" for s, src in data.sources.items()),
+        f"- raw = plain HTTP/1.1 on keep-alive connections ({http_client} client);"
+        " client = the official mlflow 3.17.2 client (MLFLOW_TRACKING_URI)",
+        "- Ratios compare runyard with the other server on the same row; RSS is the sum"
+        " over the server's whole process tree.",
+        "",
+        render_server_table(data, sizes, quick=quick),
+    ]
+    if data.problems:
+        parts += ["", "### Failures", ""]
+        parts += [f"- {problem.splitlines()[0]}" for problem in data.problems]
+    return "\n".join(parts) + "\n"
+
+
+def format_mb(value: float) -> str:
+    """Megabytes, for progress lines."""
+    return f"{format_number(value / MB)} MB"

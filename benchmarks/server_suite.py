@@ -1,0 +1,207 @@
+"""The tracking-server suite: runyard, MLflow and FastTrackML servers side by side.
+
+For every workload group and every server, in turn (interleaved by group so
+that compared numbers are measured close together in time): start the server
+afresh in a new temporary directory, time its start-up, sample its settled idle
+memory, run the group's workload process against it, sample its memory again,
+and stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks import servers, venvs
+from benchmarks.runner import BENCH_DIR, LOG_DIR, Job, describe, log, run_job
+from benchmarks.server_report import (
+    SERVERS,
+    ServerCollected,
+    ServerSample,
+    format_mb,
+)
+from benchmarks.server_workloads import GROUPS as RAW_GROUPS
+from benchmarks.server_workloads import SERVER_FULL, SERVER_QUICK, ServerSizes
+
+RAW_SCRIPT = BENCH_DIR / "server_workloads.py"
+#: Every number of the last server run, per server and workload (git-ignored).
+RESULTS_JSON = LOG_DIR.parent / "server-results.json"
+CLIENT_SCRIPT = BENCH_DIR / "client_workload.py"
+CLIENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "client_log_metric": ("client_log_metric",),
+    "client_runs": ("client_runs",),
+}
+#: Group order: each group runs on every server before the next group starts.
+GROUP_ORDER = (
+    "client_log_metric",
+    "log_batch",
+    "runs",
+    "client_runs",
+    "history",
+    "concurrency",
+    "artifacts",
+)
+ALL_GROUPS = {**CLIENT_GROUPS, **RAW_GROUPS}
+#: The official client retries 5xx answers with exponential backoff for minutes by
+#: default; a failing server should fail its cell at once (no effect on successes).
+CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "300"}
+#: Within a group the fast servers go first, before MLflow leaves the disk busy.
+SERVER_ORDER = ("runyard", "fasttrackml", "mlflow")
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    """What to run and how."""
+
+    servers: tuple[str, ...]
+    quick: bool
+    install: bool
+    mlflow_workers: str | None  # None: MLflow's own default
+    http_client: str = "stdlib"
+
+    @property
+    def sizes(self) -> ServerSizes:
+        """The workload sizes for this run."""
+        return SERVER_QUICK if self.quick else SERVER_FULL
+
+
+def server_specs(options: SuiteOptions, data: ServerCollected) -> dict[str, servers.ServerSpec]:
+    """The servers that can run; the others are marked unavailable in ``data``."""
+    found: dict[str, servers.ServerSpec] = {}
+    for name in options.servers:
+        try:
+            if name == "runyard":
+                spec = servers.runyard_spec()
+            elif name == "mlflow":
+                spec = servers.mlflow_spec(options.mlflow_workers, install=options.install)
+            else:
+                spec = servers.fasttrackml_spec(install=options.install)
+        except (venvs.EnvironmentUnavailable, servers.ServerUnavailable) as exc:
+            log(f"[server {name}] unavailable: {exc}")
+            data.unavailable(name, str(exc))
+            continue
+        found[name] = spec
+        data.versions[name] = spec.version
+        data.variants[name] = spec.variant
+        if spec.source:
+            data.sources[name] = spec.source
+    return found
+
+
+def workload_job(
+    spec: servers.ServerSpec, group: str, url: str, options: SuiteOptions, mlflow_python: Path
+) -> Job:
+    """The workload process for ``group`` against the server at ``url``."""
+    column = f"srv-{spec.name}"
+    if group in CLIENT_GROUPS:
+        sizes = options.sizes
+        args = (
+            str(CLIENT_SCRIPT),
+            "--group",
+            group,
+            "--calls",
+            str(sizes.client_log_metric_calls),
+            "--runs",
+            str(sizes.client_runs),
+        )
+        env = {"MLFLOW_TRACKING_URI": url, **CLIENT_ENV}
+        return Job(column, group, mlflow_python, args, env)
+    args = (
+        str(RAW_SCRIPT),
+        "--url",
+        url,
+        "--group",
+        group,
+        "--artifacts",
+        spec.artifacts,
+        "--http-client",
+        options.http_client,
+        *(("--quick",) if options.quick else ()),
+    )
+    return Job(column, group, Path(sys.executable), args)
+
+
+def run_one(
+    spec: servers.ServerSpec,
+    group: str,
+    options: SuiteOptions,
+    mlflow_python: Path,
+    data: ServerCollected,
+) -> None:
+    """Start ``spec`` afresh, run ``group`` against it, record everything, stop it."""
+    tag = f"[server {spec.name}] {group}"
+    try:
+        with servers.running(spec, group) as server:
+            idle_rss, idle_procs, waited = servers.settled_rss(server.process.pid)
+            log(
+                f"{tag}: up in {server.startup_s:.2f} s, idle {format_mb(idle_rss)} in "
+                f"{idle_procs} processes (settled after {waited:.1f} s); running…"
+            )
+            outcome = run_job(workload_job(spec, group, server.url, options, mlflow_python))
+            after_rss, after_procs = servers.tree_rss_bytes(server.process.pid)
+            alive = server.process.poll() is None
+    except RuntimeError as exc:  # the server did not come up
+        log(f"{tag}: server failed: {exc}")
+        data.problems.append(f"{spec.name} / {group}: server failed: {exc}")
+        for name in ALL_GROUPS[group]:
+            data.failures.setdefault(spec.name, {}).setdefault(name, "failed")
+        return
+    data.add(spec.name, group, outcome)
+    if not alive:
+        data.problems.append(f"{spec.name} / {group}: the server exited during the workload")
+    sample = ServerSample(group, server.startup_s, idle_rss, idle_procs, after_rss, after_procs)
+    data.add_sample(spec.name, sample)
+    log(f"{describe(outcome)}; after: {format_mb(after_rss)} in {after_procs} processes")
+    if outcome.error:
+        log(f"{outcome.stderr_tail}\n{outcome.error}")
+
+
+def run_server_suite(options: SuiteOptions) -> ServerCollected:
+    """Every group on every available server; the collected results."""
+    data = ServerCollected(ALL_GROUPS, not_run={s for s in SERVERS if s not in options.servers})
+    specs = server_specs(options, data)
+    mlflow_python = None
+    if specs:
+        try:
+            mlflow_python = venvs.ensure_venv(venvs.MLFLOW, install=options.install)
+        except venvs.EnvironmentUnavailable as exc:
+            data.problems.append(f"official-client rows: no MLflow venv ({exc})")
+    if options.http_client == "httpx" and not venvs_has_httpx():
+        data.problems.append("--http-client httpx: httpx is not importable here")
+        return data
+    for group in GROUP_ORDER:
+        for name in SERVER_ORDER:
+            if name not in specs:
+                continue
+            if group in CLIENT_GROUPS and mlflow_python is None:
+                data.failures.setdefault(name, {})[group] = "failed"
+                continue
+            run_one(specs[name], group, options, mlflow_python or Path(sys.executable), data)
+    save_json(data, options)
+    return data
+
+
+def save_json(data: ServerCollected, options: SuiteOptions) -> None:
+    """Write every measured number (medians' samples included) to :data:`RESULTS_JSON`."""
+    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+    dump = {
+        "options": asdict(options),
+        "sizes": asdict(options.sizes),
+        "versions": data.versions,
+        "values": data.values,
+        "samples": {name: [asdict(s) for s in samples] for name, samples in data.samples.items()},
+        "problems": data.problems,
+    }
+    RESULTS_JSON.write_text(json.dumps(dump, indent=1))
+    log(f"all numbers: {RESULTS_JSON}")
+
+
+def venvs_has_httpx() -> bool:
+    """Whether the current interpreter can import httpx."""
+    try:
+        import httpx  # noqa: F401
+    except ImportError:
+        return False
+    return True
