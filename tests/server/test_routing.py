@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -113,3 +115,25 @@ def test_openapi_describes_every_endpoint(api: TestClient) -> None:
         path = api_prefixes(endpoint.major)[0] + endpoint.path
         assert set(doc["paths"][path]) == {m.lower() for m in endpoint.methods}
     assert "/api/2.0/mlflow-artifacts/artifacts/{path}" in doc["paths"]
+
+
+def test_allowed_hosts_and_cors(tmp_path: Path) -> None:
+    from runyard.server.app import create_app
+    from runyard.server.settings import ServerSettings
+
+    settings = ServerSettings(
+        backend_store_uri=f"sqlite:///{tmp_path / 's.db'}",
+        artifacts_destination=str(tmp_path / "a"),
+        allowed_hosts=("tracking.example", "testserver"),
+        cors_allowed_origins=("https://ui.example",),
+    )
+    with TestClient(create_app(settings)) as api:
+        assert api.get("/health").status_code == 200
+        assert api.get("/health", headers={"Host": "evil.example"}).status_code == 400
+        preflight = api.options(
+            "/api/2.0/mlflow/runs/search",
+            headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.headers["access-control-allow-origin"] == "https://ui.example"
+        other = api.get("/health", headers={"Origin": "https://other.example"})
+        assert "access-control-allow-origin" not in other.headers
