@@ -29,7 +29,6 @@ _isnan = math.isnan
 _isinf = math.isinf
 _isfinite = math.isfinite
 _first = itemgetter(0)
-_by_time = itemgetter(1, 2)
 _NAN = float("nan")
 
 
@@ -168,10 +167,6 @@ class LoggingOps(SqlBase):
             if end < len(rows):
                 token = encode_page_token(end)
             rows = rows[offset:end]
-        # MLflow returns history by (timestamp, step, value); points are stored by step. Both
-        # orders agree for a normal training loop, and a stable sort of already-sorted rows is
-        # a linear scan, so this costs little and keeps the value tie-break of the storage order.
-        rows.sort(key=_by_time)
         if None in map(_first, rows):
             rows = [(_NAN if v is None else v, ts, st) for v, ts, st in rows]
         return PagedList(metric_series(metric_key, run_id, rows), token)

@@ -5,11 +5,12 @@ Design points (see ARCHITECTURE.md "Metrics storage"):
 * ``metric_summaries`` holds one row per ``(run, key)`` — a *series* with an integer
   ``series_id`` — with the latest point (greatest ``(step, timestamp, value)``), min, max and
   point count. Listing and searching runs only ever read this table.
-* ``metric_points`` holds every logged point keyed by ``(series_id, step, timestamp, value,
-  is_nan)``. On SQLite the table is ``WITHOUT ROWID``, so a series is stored clustered and read
-  with one range scan; the small integer key makes inserts ~40% faster than (run_uuid, key)
-  strings would. Exact duplicate points collapse on the primary key, as in MLflow. Points have no
-  foreign key (it would cost a lookup per inserted point); they are removed with their series.
+* ``metric_points`` holds every logged point keyed by ``(series_id, timestamp, step, value,
+  is_nan)``, MLflow's history order. On SQLite the table is ``WITHOUT ROWID``, so a series is
+  stored clustered and read in order with one range scan and no sort; the small integer key
+  makes inserts ~40% faster than (run_uuid, key) strings would. Exact duplicate points collapse
+  on the primary key, as in MLflow. Points have no foreign key (it would cost a lookup per
+  inserted point); they are removed with their series.
 * NaN is stored as ``value = 0, is_nan = true`` (portable to every database); ±Inf as ±max double.
 * Types are portable: the same tables work on SQLite and PostgreSQL.
 """
@@ -158,7 +159,7 @@ metric_points = Table(
     Column("value", Double, nullable=False),
     Column("is_nan", Boolean, nullable=False),
     PrimaryKeyConstraint(
-        "series_id", "step", "timestamp", "value", "is_nan", name="pk_metric_points"
+        "series_id", "timestamp", "step", "value", "is_nan", name="pk_metric_points"
     ),
     sqlite_with_rowid=False,
 )

@@ -213,5 +213,5 @@ class Statements:
                 case((mp.c.is_nan == true(), null()), else_=mp.c.value), mp.c.timestamp, mp.c.step
             )
             .where(mp.c.series_id == bindparam("series_id"))
-            .order_by(mp.c.step, mp.c.timestamp, mp.c.value)
+            .order_by(mp.c.timestamp, mp.c.step, mp.c.value)
         )

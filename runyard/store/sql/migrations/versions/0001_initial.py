@@ -98,7 +98,7 @@ def upgrade() -> None:
         sa.Column("value", Double, nullable=False),
         sa.Column("is_nan", sa.Boolean, nullable=False),
         sa.PrimaryKeyConstraint(
-            "series_id", "step", "timestamp", "value", "is_nan", name="pk_metric_points"
+            "series_id", "timestamp", "step", "value", "is_nan", name="pk_metric_points"
         ),
         sqlite_with_rowid=False,
     )
