@@ -81,3 +81,14 @@ def test_static_prefix(tmp_path: Path) -> None:
         assert api.get("/health").status_code == 404
         got = api.get("/runyard/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"})
         assert got.json()["experiment"]["name"] == "Default"
+
+
+def test_get_artifact_of_a_run(api: TestClient, run_id: str) -> None:
+    api.put(f"{ART}/1/{run_id}/artifacts/logs/train.log", content=b"epoch 1\n")
+    got = api.get("/get-artifact", params={"run_id": run_id, "path": "logs/train.log"})
+    assert got.content == b"epoch 1\n"
+    assert "train.log" in got.headers["content-disposition"]
+    missing = api.get("/get-artifact", params={"run_id": run_id, "path": "logs/none.log"})
+    assert missing.status_code == 404
+    escape = api.get("/get-artifact", params={"run_id": run_id, "path": "../../../db.sqlite"})
+    assert escape.status_code == 400

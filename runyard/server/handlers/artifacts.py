@@ -36,6 +36,19 @@ def _split(path: str) -> tuple[str, str]:
     return posixpath.dirname(rel), posixpath.basename(rel)
 
 
+def _file_response(repo: Any, name: str, missing: str) -> Response:
+    """A file of ``repo`` as an attachment: sendfile for local files, streamed otherwise."""
+    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if isinstance(repo, LocalArtifactRepository):
+        target = repo.local_path(name)
+        if not target.is_file():
+            raise ResourceDoesNotExist(missing)
+        return FileResponse(target, media_type=media, filename=name, headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return StreamingResponse(repo.open_chunks(name), media_type=media, headers=headers)
+
+
 async def upload(ctx: ServerContext, request: Request) -> Response:
     """PUT artifacts/<path>: the raw body becomes the file (written to a temp file, renamed)."""
     parent, name = _split(request.path_params["path"])
@@ -63,16 +76,20 @@ async def upload(ctx: ServerContext, request: Request) -> Response:
 async def download(ctx: ServerContext, request: Request) -> Response:
     """GET artifacts/<path>: the file's bytes, streamed (sendfile for local files)."""
     parent, name = _split(request.path_params["path"])
-    repo = ctx.proxy_repo(parent)
-    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    headers = {"X-Content-Type-Options": "nosniff"}
-    if isinstance(repo, LocalArtifactRepository):
-        target = repo.local_path(name)
-        if not target.is_file():
-            raise ResourceDoesNotExist(f"No such artifact: '{request.path_params['path']}'")
-        return FileResponse(target, media_type=media, filename=name, headers=headers)
-    headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return StreamingResponse(repo.open_chunks(name), media_type=media, headers=headers)
+    missing = f"No such artifact: '{request.path_params['path']}'"
+    return _file_response(ctx.proxy_repo(parent), name, missing)
+
+
+async def get_run_artifact(ctx: ServerContext, request: Request) -> Response:
+    """GET /get-artifact?run_id=&path= (the web UI's download link): one file of a run."""
+    run_id = request.query_params.get("run_id") or request.query_params.get("run_uuid")
+    path = clean_artifact_path(request.query_params.get("path"))
+    if not run_id or not path:
+        raise InvalidParameterValue("Both run_id and path are required.")
+    root = ctx.tracking().get_run(run_id).info.artifact_uri
+    parent, name = posixpath.dirname(path), posixpath.basename(path)
+    repo = ctx.repo_for(f"{root.rstrip('/')}/{parent}" if parent else root)
+    return _file_response(repo, name, f"No such artifact: '{path}' in run {run_id}")
 
 
 async def list_dir(ctx: ServerContext, request: Request) -> Response:
@@ -100,9 +117,11 @@ async def multipart(ctx: ServerContext, request: Request) -> Response:
     )
 
 
-def _route(path: str, handler: Any, methods: list[str], ctx: ServerContext) -> Route:
+def _route(
+    path: str, handler: Any, methods: list[str], ctx: ServerContext, proxy: bool = True
+) -> Route:
     async def run(request: Request) -> Response:
-        if not ctx.settings.serve_artifacts:
+        if proxy and not ctx.settings.serve_artifacts:
             return Response(_NOT_SERVING, status_code=503, media_type="text/plain")
         try:
             response: Response = await handler(ctx, request)
@@ -124,4 +143,5 @@ def artifact_routes(ctx: ServerContext) -> list[Route]:
         _route(base + "/{path:path}", download, ["GET"], ctx),
         _route(base + "/{path:path}", delete, ["DELETE"], ctx),
         _route(PREFIX + "/mpu/{action}/{path:path}", multipart, ["POST"], ctx),
+        _route("/get-artifact", get_run_artifact, ["GET"], ctx, proxy=False),
     ]
