@@ -25,29 +25,17 @@ from runyard.entities import (
 )
 from runyard.exceptions import (
     InvalidParameterValue,
-    MlflowException,
     ResourceAlreadyExists,
     ResourceDoesNotExist,
 )
 from runyard.utils.validation import MAX_DOUBLE
-
-INVALID = "INVALID_PARAMETER_VALUE"
-MISSING = "RESOURCE_DOES_NOT_EXIST"
-UNKNOWN_RUN = "0123456789abcdef0123456789abcdef"
-
-
-def expect_error(code: str, func: Any, *args: Any, **kwargs: Any) -> MlflowException:
-    """Call ``func``; it must raise an MlflowException with ``error_code == code``."""
-    with pytest.raises(MlflowException) as info:
-        func(*args, **kwargs)
-    assert info.value.error_code == code, info.value
-    return info.value
-
-
-def logged_then_flushed(client: Client, func: Any, *args: Any) -> None:
-    """A write refused by the store: at once (sync) or by the next flush (async)."""
-    func(*args)
-    client.flush()
+from tests.tracking.helpers import (
+    INVALID,
+    MISSING,
+    UNKNOWN_RUN,
+    expect_error,
+    logged_then_flushed,
+)
 
 
 # -- experiments ------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,24 +17,11 @@ from runyard import Client
 from runyard.exceptions import (
     MlflowException,
 )
-
-INVALID = "INVALID_PARAMETER_VALUE"
-MISSING = "RESOURCE_DOES_NOT_EXIST"
-UNKNOWN_RUN = "0123456789abcdef0123456789abcdef"
-
-
-def expect_error(code: str, func: Any, *args: Any, **kwargs: Any) -> MlflowException:
-    """Call ``func``; it must raise an MlflowException with ``error_code == code``."""
-    with pytest.raises(MlflowException) as info:
-        func(*args, **kwargs)
-    assert info.value.error_code == code, info.value
-    return info.value
-
-
-def logged_then_flushed(client: Client, func: Any, *args: Any) -> None:
-    """A write refused by the store: at once (sync) or by the next flush (async)."""
-    func(*args)
-    client.flush()
+from tests.tracking.helpers import (
+    INVALID,
+    MISSING,
+    expect_error,
+)
 
 
 # -- artifacts --------------------------------------------------------------------------------
