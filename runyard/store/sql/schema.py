@@ -13,6 +13,17 @@ Design points (see ARCHITECTURE.md "Metrics storage"):
   inserted point); they are removed with their series.
 * NaN is stored as ``value = 0, is_nan = true`` (portable to every database); ±Inf as ±max double.
 * Types are portable: the same tables work on SQLite and PostgreSQL.
+
+Models (revision ``0002_models``):
+
+* ``logged_models`` (MLflow 3 LoggedModels, ids ``m-<32 hex>``) with their params, tags and
+  metrics; ``run_models`` links runs to the models they produced (outputs) or used (inputs).
+* The registry keys registered models by an integer ``model_key`` so a rename touches one row;
+  versions, tags and aliases hang off it with cascading foreign keys (deleting a version drops
+  its aliases). ``registered_models.last_version`` hands out version numbers, so a number is
+  never reused after a delete.
+* ``registry_events`` is append-only: every version creation, stage transition, alias move and
+  promotion, with who, when, from and to, and the evidence of a gated promotion.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -36,6 +48,17 @@ from sqlalchemy import (
 
 __all__ = [
     "SCHEMA_REVISION",
+    "logged_model_metrics",
+    "logged_model_params",
+    "logged_model_tags",
+    "logged_models",
+    "model_version_tags",
+    "model_versions",
+    "registered_model_aliases",
+    "registered_model_tags",
+    "registered_models",
+    "registry_events",
+    "run_models",
     "dataset_inputs",
     "datasets",
     "experiment_tags",
@@ -50,7 +73,7 @@ __all__ = [
 ]
 
 #: Alembic head revision this code expects; a test checks it matches the migrations directory.
-SCHEMA_REVISION = "0001_initial"
+SCHEMA_REVISION = "0002_models"
 
 metadata = MetaData()
 Double = Float(precision=53)
@@ -209,4 +232,186 @@ input_tags = Table(
     Column("name", String(255), nullable=False),
     Column("value", String(500), nullable=False),
     PrimaryKeyConstraint("input_uuid", "name", name="pk_input_tags"),
+)
+
+# -- logged models (MLflow 3) -------------------------------------------------------------------
+
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(64), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(500), nullable=False),
+    Column("artifact_location", String(2048), nullable=False),
+    Column("creation_timestamp_ms", BigInteger, nullable=False),
+    Column("last_updated_timestamp_ms", BigInteger, nullable=False),
+    # LoggedModelStatus enum number: 1 PENDING, 2 READY, 3 UPLOAD_FAILED.
+    Column("status", Integer, nullable=False),
+    Column("status_message", String(1000)),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Column("model_type", String(500)),
+    Column("source_run_id", String(32)),
+    CheckConstraint("lifecycle_stage IN ('active', 'deleted')", name="ck_logged_models_stage"),
+    Index("ix_logged_models_experiment_created", "experiment_id", "creation_timestamp_ms"),
+    Index("ix_logged_models_source_run", "source_run_id"),
+)
+
+
+def _logged_model_fk() -> ForeignKey:
+    return ForeignKey("logged_models.model_id", ondelete="CASCADE")
+
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column("model_id", String(64), _logged_model_fk(), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_id", "key", name="pk_logged_model_params"),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column("model_id", String(64), _logged_model_fk(), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_id", "key", name="pk_logged_model_tags"),
+)
+
+logged_model_metrics = Table(
+    "logged_model_metrics",
+    metadata,
+    Column("model_id", String(64), _logged_model_fk(), nullable=False),
+    Column("key", String(500), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("value", Double, nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("dataset_name", String(500)),
+    Column("dataset_digest", String(36)),
+    PrimaryKeyConstraint(
+        "model_id", "key", "timestamp", "step", "run_id", name="pk_logged_model_metrics"
+    ),
+)
+
+run_models = Table(
+    "run_models",
+    metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("model_id", String(64), _logged_model_fk(), nullable=False),
+    # "output": the run logged the model; "input": the run used it.
+    Column("direction", String(6), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_uuid", "direction", "model_id", name="pk_run_models"),
+    CheckConstraint("direction IN ('input', 'output')", name="ck_run_models_direction"),
+    Index("ix_run_models_model", "model_id"),
+)
+
+# -- model registry -----------------------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("model_key", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", Text),
+    Column("user_id", String(256)),
+    Column("last_version", Integer, nullable=False),
+    UniqueConstraint("name", name="uq_registered_models_name"),
+    Index("ix_registered_models_updated", "last_updated_time"),
+)
+
+
+def _registered_model_fk() -> ForeignKey:
+    return ForeignKey("registered_models.model_key", ondelete="CASCADE")
+
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("model_key", Integer, _registered_model_fk(), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_key", "key", name="pk_registered_model_tags"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model_key", Integer, _registered_model_fk(), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", Text),
+    Column("user_id", String(256)),
+    Column("current_stage", String(20), nullable=False),
+    Column("source", String(2048)),
+    Column("run_id", String(32)),
+    Column("run_link", String(500)),
+    Column("status", String(20), nullable=False),
+    Column("status_message", String(500)),
+    Column("storage_location", String(2048)),
+    Column("model_id", String(64)),
+    PrimaryKeyConstraint("model_key", "version", name="pk_model_versions"),
+    Index("ix_model_versions_run", "run_id"),
+    Index("ix_model_versions_updated", "last_updated_time"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("model_key", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_key", "version", "key", name="pk_model_version_tags"),
+    ForeignKeyConstraint(
+        ["model_key", "version"],
+        ["model_versions.model_key", "model_versions.version"],
+        ondelete="CASCADE",
+        name="fk_model_version_tags_version",
+    ),
+)
+
+registered_model_aliases = Table(
+    "registered_model_aliases",
+    metadata,
+    Column("model_key", Integer, nullable=False),
+    Column("alias", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("model_key", "alias", name="pk_registered_model_aliases"),
+    ForeignKeyConstraint(
+        ["model_key", "version"],
+        ["model_versions.model_key", "model_versions.version"],
+        ondelete="CASCADE",
+        name="fk_registered_model_aliases_version",
+    ),
+)
+
+registry_events = Table(
+    "registry_events",
+    metadata,
+    Column("event_id", SeriesId, primary_key=True, autoincrement=True),
+    Column("model_key", Integer, _registered_model_fk(), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("user_id", String(256)),
+    # create_version, transition_stage, set_alias, delete_alias, delete_version, promote
+    Column("action", String(32), nullable=False),
+    Column("version", Integer),
+    Column("from_stage", String(20)),
+    Column("to_stage", String(20)),
+    Column("alias", String(256)),
+    Column("previous_version", Integer),
+    # JSON: the conditions of a gated promotion and the values they were checked against.
+    Column("evidence", Text),
+    Index("ix_registry_events_model", "model_key", "event_id"),
 )
