@@ -10,13 +10,9 @@ from starlette.routing import Route
 
 from runyard.server.context import ServerContext
 from runyard.server.routing import Endpoint
-from runyard.version import __version__
+from runyard.version import MLFLOW_COMPATIBLE_VERSION, __version__
 
 __all__ = ["ENDPOINTS", "MLFLOW_COMPATIBLE_VERSION", "service_routes"]
-
-#: What ``/version`` reports: the MLflow release whose REST protocol we speak. The official
-#: client parses it with ``packaging.Version`` to decide which features to use.
-MLFLOW_COMPATIBLE_VERSION = "3.17.2"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>runyard</title>
