@@ -3,6 +3,9 @@
 This module holds imports and ``__all__`` only; ``tests/test_public_api.py`` keeps them in step.
 """
 
+from importlib import import_module as _import_module
+from types import ModuleType as _ModuleType
+
 from runyard import artifacts, data, entities, exceptions, tracking
 from runyard.exceptions import MlflowException
 from runyard.tracking.client import Client, MlflowClient
@@ -49,6 +52,23 @@ from runyard.tracking.uri import (
     set_tracking_uri,
 )
 from runyard.version import __version__
+
+# Model submodules import pandas, numpy or an ML framework; they load on first attribute access
+# (``runyard.sklearn.log_model``) so ``import runyard`` stays fast. Add new flavors here.
+_LAZY_SUBMODULES = frozenset(
+    {"lightgbm", "models", "pyfunc", "pytorch", "sklearn", "types", "xgboost"}
+)
+
+
+def __getattr__(name: str) -> _ModuleType:
+    if name in _LAZY_SUBMODULES:
+        return _import_module(f"runyard.{name}")
+    raise AttributeError(f"module 'runyard' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_SUBMODULES)
+
 
 __all__ = [
     "ActiveRun",
