@@ -1,14 +1,14 @@
 """The ``runyard`` command line: MLflow's command names and options, on click.
 
 Each command group lives in its own module; ``output`` holds what they share. Groups still to
-come (``db``, ``gc``, ``models``, ``run``) are added here the same way.
+come (``db``, ``gc``, ``run``) are added here the same way.
 """
 
 from __future__ import annotations
 
 import click
 
-from runyard.cli import artifacts, experiments, runs
+from runyard.cli import artifacts, experiments, models, runs
 from runyard.cli.output import RunyardGroup
 from runyard.cli.server import server, ui
 from runyard.version import __version__
@@ -34,5 +34,6 @@ def main() -> None:
 main.add_command(experiments.commands)
 main.add_command(runs.commands)
 main.add_command(artifacts.commands)
+main.add_command(models.commands)
 main.add_command(server)
 main.add_command(ui)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from runyard.entities.logged_model import LoggedModelInput
+
 __all__ = ["Dataset", "DatasetInput", "InputTag", "RunInputs"]
 
 
@@ -37,6 +39,7 @@ class DatasetInput:
 
 @dataclass(frozen=True, slots=True)
 class RunInputs:
-    """Inputs of a run."""
+    """Inputs of a run: datasets and logged models it used."""
 
     dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[LoggedModelInput] = field(default_factory=list)

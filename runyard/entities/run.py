@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runyard.entities.dataset import RunInputs
+from runyard.entities.logged_model import RunOutputs
 
 __all__ = [
     "Metric",
@@ -21,13 +23,32 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Metric:
-    """One point of a metric series: ``value`` at ``step``, logged at ``timestamp`` (ms)."""
+    """One point of a metric series: ``value`` at ``step``, logged at ``timestamp`` (ms).
+
+    MLflow 3 adds ``model_id`` (the logged model the point also belongs to) and the dataset
+    the value was computed on (``dataset_name`` and ``dataset_digest``, both or neither).
+    """
 
     key: str
     value: float
     timestamp: int
     step: int = 0
     run_id: str | None = None
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would then accept any attribute name
+
+        def __getattr__(self, name: str) -> None:
+            # new_metric() leaves the three MLflow 3 slots unset (setting them would make the
+            # bulk reads a third slower); an unset one reads as its default, None.
+            if name in _OPTIONAL_FIELDS:
+                return None
+            raise AttributeError(f"'Metric' object has no attribute '{name}'")
+
+
+_OPTIONAL_FIELDS = frozenset({"model_id", "dataset_name", "dataset_digest"})
 
 
 _new = object.__new__
@@ -129,8 +150,10 @@ class RunData:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A run: ``info``, ``data`` and ``inputs`` (dataset inputs)."""
+    """A run: ``info``, ``data``, ``inputs`` (datasets and models used) and ``outputs``
+    (logged models produced)."""
 
     info: RunInfo
     data: RunData = field(default_factory=RunData)
     inputs: RunInputs = field(default_factory=RunInputs)
+    outputs: RunOutputs = field(default_factory=RunOutputs)

@@ -156,7 +156,7 @@ def _model_info(cls: Any, mlmodel: Any, model: Any, version: Any, name: str) -> 
         utc_time_created=mlmodel.utc_time_created,
         mlflow_version=mlmodel.mlflow_version,
         metadata=mlmodel.metadata,
-        registered_model_version=int(version.version) if version is not None else None,
+        registered_model_version=version.version if version is not None else None,
         model_id=model.model_id,
         name=name,
         params=dict(model.params),

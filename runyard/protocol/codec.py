@@ -17,11 +17,14 @@ from runyard.entities import (
     Experiment,
     FileInfo,
     InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
 )
 
 __all__ = [
@@ -132,9 +135,10 @@ def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:
 
 
 def run_to_json(run: Run) -> dict[str, Any]:
-    """A Run message: ``info``, ``data`` (latest metrics, params, tags) and ``inputs``."""
+    """A Run message: ``info``, ``data`` (latest metrics, params, tags), ``inputs`` and, when
+    the run produced logged models, ``outputs``."""
     data = run.data
-    return {
+    doc = {
         "info": run_info_to_json(run.info),
         "data": _omit_empty(
             {
@@ -144,9 +148,18 @@ def run_to_json(run: Run) -> dict[str, Any]:
             }
         ),
         "inputs": _omit_empty(
-            {"dataset_inputs": [dataset_input_to_json(d) for d in run.inputs.dataset_inputs]}
+            {
+                "dataset_inputs": [dataset_input_to_json(d) for d in run.inputs.dataset_inputs],
+                "model_inputs": [{"model_id": m.model_id} for m in run.inputs.model_inputs],
+            }
         ),
     }
+    outputs = run.outputs.model_outputs
+    if outputs:
+        doc["outputs"] = {
+            "model_outputs": [{"model_id": m.model_id, "step": m.step} for m in outputs]
+        }
+    return doc
 
 
 def file_info_to_json(info: FileInfo) -> dict[str, Any]:
@@ -192,13 +205,16 @@ def run_info_from_json(doc: Mapping[str, Any]) -> RunInfo:
 
 
 def metric_from_json(doc: Mapping[str, Any], run_id: str | None = None) -> Metric:
-    """A Metric from its message."""
+    """A Metric from its message (with MLflow 3's ``model_id`` and dataset when present)."""
     return Metric(
         doc["key"],
         parse_double(doc.get("value", 0.0)),
         int(doc.get("timestamp", 0)),
         int(doc.get("step", 0)),
-        run_id,
+        run_id or doc.get("run_id") or None,
+        doc.get("model_id") or None,
+        doc.get("dataset_name") or None,
+        doc.get("dataset_digest") or None,
     )
 
 
@@ -228,8 +244,18 @@ def run_from_json(doc: Mapping[str, Any]) -> Run:
         metric_objs=metric_objs,
     )
     inputs = doc.get("inputs", {})
-    run_inputs = RunInputs([dataset_input_from_json(d) for d in inputs.get("dataset_inputs", ())])
-    return Run(run_info_from_json(doc["info"]), run_data, run_inputs)
+    run_inputs = RunInputs(
+        [dataset_input_from_json(d) for d in inputs.get("dataset_inputs", ())],
+        [LoggedModelInput(str(m["model_id"])) for m in inputs.get("model_inputs", ())],
+    )
+    outputs = doc.get("outputs", {})
+    run_outputs = RunOutputs(
+        [
+            LoggedModelOutput(str(m["model_id"]), int(m.get("step", 0)))
+            for m in outputs.get("model_outputs", ())
+        ]
+    )
+    return Run(run_info_from_json(doc["info"]), run_data, run_inputs, run_outputs)
 
 
 def file_info_from_json(doc: Mapping[str, Any]) -> FileInfo:

@@ -13,7 +13,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from runyard.server.context import ServerContext
-from runyard.server.handlers import artifacts, experiments, logged_models, runs, service
+from runyard.server.handlers import (
+    artifacts,
+    experiments,
+    logged_models,
+    registry,
+    runs,
+    service,
+)
 from runyard.server.openapi import openapi_document
 from runyard.server.routing import Endpoint, internal_error, json_response, json_routes
 from runyard.server.settings import ServerSettings
@@ -27,6 +34,7 @@ ENDPOINTS: list[Endpoint] = [
     *experiments.ENDPOINTS,
     *runs.ENDPOINTS,
     *logged_models.ENDPOINTS,
+    *registry.ENDPOINTS,
     *service.ENDPOINTS,
 ]
 _ARTIFACTS_ONLY = "This server only serves artifacts (--artifacts-only)."

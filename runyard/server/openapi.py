@@ -91,7 +91,7 @@ def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     """The document: every endpoint under its first prefix (the others are aliases)."""
     paths: dict[str, Any] = {}
     for endpoint in endpoints:
-        path = api_prefixes(endpoint.major)[0] + endpoint.path
+        path = api_prefixes(endpoint.major, endpoint.namespace)[0] + endpoint.path
         paths[path] = {m.lower(): _operation(endpoint, m) for m in endpoint.methods}
     paths.update(_artifact_paths())
     return {

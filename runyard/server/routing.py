@@ -10,6 +10,7 @@ table drives ``/openapi.json``, and later the permission table of the auth layer
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ Handler = Callable[["ServerContext", dict[str, Any]], Awaitable[Any]]
 #: Request bodies larger than this are refused (log-batch has its own 1 MB limit).
 MAX_BODY = 16 * 1024 * 1024
 _JSON_TYPES = {"application/json"}
+#: ``{name}`` in an endpoint path: one path segment, handed to the handler as a parameter.
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,11 @@ class Endpoint:
     major: int = 2
     max_body: int = MAX_BODY
     tags: tuple[str, ...] = field(default=("tracking",))
+    #: ``mlflow`` for MLflow's API, ``runyard`` for our additions (``/api/2.0/runyard/...``).
+    namespace: str = "mlflow"
+    #: Handlers for particular methods of a path whose methods do different things (MLflow's
+    #: ``registered-models/alias``: POST sets, DELETE removes, GET reads); others use ``handler``.
+    method_handlers: tuple[tuple[str, Handler], ...] = ()
 
 
 class JSONBytes(Response):
@@ -136,10 +144,15 @@ def internal_error(request: Request, exc: Exception) -> Response:
 
 
 def _asgi(endpoint: Endpoint, context: ServerContext) -> Callable[[Request], Awaitable[Response]]:
+    handlers = dict(endpoint.method_handlers)
+    path_names = _PATH_PARAM.findall(endpoint.path)
+
     async def run(request: Request) -> Response:
         try:
             params = await _decode(request, endpoint)
-            result = await endpoint.handler(context, params)
+            for name in path_names:  # the path wins over a body field of the same name
+                params[name] = request.path_params[name]
+            result = await handlers.get(request.method, endpoint.handler)(context, params)
         except RunyardError as exc:
             return error_response(exc)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are answered
@@ -152,27 +165,57 @@ def _asgi(endpoint: Endpoint, context: ServerContext) -> Callable[[Request], Awa
     return run
 
 
-def api_prefixes(major: int) -> list[str]:
-    """Where MLflow mounts an endpoint of this API version."""
-    prefixes = [f"/api/{major}.0/mlflow", f"/ajax-api/{major}.0/mlflow"]
-    if major == 2:
+def api_prefixes(major: int, namespace: str = "mlflow") -> list[str]:
+    """Where MLflow mounts an endpoint of this API version (runyard's own under its namespace)."""
+    prefixes = [f"/api/{major}.0/{namespace}", f"/ajax-api/{major}.0/{namespace}"]
+    if major == 2 and namespace == "mlflow":
         # Gone from MLflow 3, still in the cheat sheet users work from (curl examples).
         prefixes.append("/api/2.0/preview/mlflow")
     return prefixes
 
 
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """``/logged-models/{model_id}/tags`` → a pattern capturing ``model_id`` (one segment)."""
+    parts = _PATH_PARAM.split(path)
+    # split() alternates literal text and parameter names.
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+    )
+    return re.compile(regex)
+
+
+def _match_template(templates: Any, request: Request, path: str) -> Any:
+    """The (endpoint, app) of the first path template matching ``path``, with its values put
+    in ``request.path_params``; None when none matches."""
+    for pattern, endpoint, app in templates:
+        match = pattern.fullmatch(path)
+        if match is not None:
+            request.scope["path_params"] = {**request.path_params, **match.groupdict()}
+            return endpoint, app
+    return None
+
+
 def json_routes(endpoints: Sequence[Endpoint], context: ServerContext) -> list[Route]:
     """One route per API prefix, dispatching on the rest of the path with a dict lookup.
 
-    (A Starlette route per endpoint and prefix means ~60 regex matches per request.)
+    (A Starlette route per endpoint and prefix means ~60 regex matches per request.) Paths with
+    parameters (``/logged-models/{model_id}``) are tried in order, only when no fixed path
+    matches.
     """
     routes = []
-    for major in sorted({e.major for e in endpoints}):
-        table = {e.path: (e, _asgi(e, context)) for e in endpoints if e.major == major}
-        methods = sorted({m for e, _ in table.values() for m in e.methods})
+    for major, namespace in sorted({(e.major, e.namespace) for e in endpoints}):
+        group = [e for e in endpoints if e.major == major and e.namespace == namespace]
+        table = {e.path: (e, _asgi(e, context)) for e in group if "{" not in e.path}
+        templates = [(_path_pattern(e.path), e, _asgi(e, context)) for e in group if "{" in e.path]
+        methods = sorted({m for e in group for m in e.methods})
 
-        async def dispatch(request: Request, table: Any = table) -> Response:
-            found = table.get("/" + request.path_params["endpoint"])
+        async def dispatch(
+            request: Request, table: Any = table, templates: Any = templates
+        ) -> Response:
+            path = "/" + request.path_params["endpoint"]
+            found = table.get(path)
+            if found is None and templates:
+                found = _match_template(templates, request, path)
             if found is None:
                 return Response("Not Found", status_code=404, media_type="text/plain")
             endpoint, app = found
@@ -181,6 +224,6 @@ def json_routes(endpoints: Sequence[Endpoint], context: ServerContext) -> list[R
             response: Response = await app(request)
             return response
 
-        for prefix in api_prefixes(major):
+        for prefix in api_prefixes(major, namespace):
             routes.append(Route(prefix + "/{endpoint:path}", dispatch, methods=methods))
     return routes

@@ -7,13 +7,19 @@ existence, lifecycle, immutability of params, uniqueness of names, validation li
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from runyard.entities import (
     DatasetInput,
     Experiment,
     ExperimentTag,
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelParameter,
+    LoggedModelStatus,
+    LoggedModelTag,
     Metric,
     PagedList,
     Param,
@@ -125,8 +131,17 @@ class TrackingStore(Protocol):
         """Remove a run tag; RESOURCE_DOES_NOT_EXIST when absent."""
         ...
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
-        """Record datasets used by a run."""
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] | None = None,
+        models: Sequence[LoggedModelInput] | None = None,
+    ) -> None:
+        """Record datasets and logged models used by a run."""
+        ...
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record logged models a run produced."""
         ...
 
     def get_metric_history(
@@ -149,4 +164,57 @@ class TrackingStore(Protocol):
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """A page of runs matching the filter, in the requested order."""
+        ...
+
+    # -- logged models (MLflow 3) -----------------------------------------------------------
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Sequence[LoggedModelTag] | None = None,
+        params: Sequence[LoggedModelParameter] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """Create a PENDING logged model in an active experiment."""
+        ...
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        """The logged model; RESOURCE_DOES_NOT_EXIST when unknown or deleted."""
+        ...
+
+    def finalize_logged_model(
+        self, model_id: str, status: LoggedModelStatus | int | str
+    ) -> LoggedModel:
+        """Set a logged model's final status (READY or UPLOAD_FAILED)."""
+        ...
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Soft-delete a logged model."""
+        ...
+
+    def set_logged_model_tags(self, model_id: str, tags: Sequence[LoggedModelTag]) -> None:
+        """Create or replace tags of a logged model."""
+        ...
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Remove a tag of a logged model."""
+        ...
+
+    def log_logged_model_params(
+        self, model_id: str, params: Sequence[LoggedModelParameter]
+    ) -> None:
+        """Record (immutable) params of a logged model."""
+        ...
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """A page of logged models of the experiments matching the filter."""
         ...

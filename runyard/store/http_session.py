@@ -16,6 +16,7 @@ Retry policy (``RUNYARD_HTTP_REQUEST_MAX_RETRIES``, ``..._BACKOFF_FACTOR``):
 
 from __future__ import annotations
 
+import atexit
 import email.utils
 import os
 import random
@@ -425,4 +426,14 @@ def _forget_shared_sessions() -> None:
     _shared_lock = threading.Lock()
 
 
+def close_shared_sessions() -> None:
+    """Close every shared session's pooled connections (at exit, or when a test is done)."""
+    with _shared_lock:
+        sessions = list(_shared.values())
+        _shared.clear()
+    for session in sessions:
+        session.close()
+
+
 os.register_at_fork(after_in_child=_forget_shared_sessions)
+atexit.register(close_shared_sessions)

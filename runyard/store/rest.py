@@ -21,6 +21,7 @@ from runyard.entities import (
     DatasetInput,
     Experiment,
     ExperimentTag,
+    LoggedModelInput,
     Metric,
     PagedList,
     Param,
@@ -39,8 +40,11 @@ from runyard.protocol.codec import (
     run_from_json,
     run_info_from_json,
 )
+from runyard.protocol.logged_model_codec import model_input_to_json, model_metric_to_json
 from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT
 from runyard.store.http_session import HttpConfig, HttpSession
+from runyard.store.rest_logged_models import RestLoggedModelOps
+from runyard.store.rest_registry import RestRegistryOps
 from runyard.utils.validation import validate_batch_limits
 
 __all__ = ["HISTORY_PAGE_SIZE", "RestStore", "api_base_url"]
@@ -77,7 +81,7 @@ def api_base_url(tracking_uri: str) -> str:
     return str(url.copy_with(path=f"{path}/api/2.0/mlflow/", query=None, fragment=None))
 
 
-class RestStore:
+class RestStore(RestRegistryOps, RestLoggedModelOps):
     """A :class:`~runyard.store.base.TrackingStore` backed by a tracking server over HTTP.
 
     Args:
@@ -271,7 +275,11 @@ class RestStore:
         validate_batch_limits(metrics, params, tags)
         body: dict[str, Any] = {"run_id": run_id}
         if metrics:
-            body["metrics"] = [metric_to_json(m) for m in metrics]
+            # A point logged for a logged model also carries its model id and dataset.
+            body["metrics"] = [
+                metric_to_json(m) if m.model_id is None else model_metric_to_json(m)
+                for m in metrics
+            ]
         if params:
             body["params"] = key_values(params)
         if tags:
@@ -282,11 +290,20 @@ class RestStore:
         """``POST runs/delete-tag``."""
         self._post("runs/delete-tag", {"run_id": run_id, "key": key})
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
-        """``POST runs/log-inputs``."""
-        if not datasets:
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] | None = None,
+        models: Sequence[LoggedModelInput] | None = None,
+    ) -> None:
+        """``POST runs/log-inputs`` (datasets and the logged models the run used)."""
+        if not datasets and not models:
             return
-        body = {"run_id": run_id, "datasets": [dataset_input_to_json(d) for d in datasets]}
+        body: dict[str, Any] = {"run_id": run_id}
+        if datasets:
+            body["datasets"] = [dataset_input_to_json(d) for d in datasets]
+        if models:
+            body["models"] = [model_input_to_json(m) for m in models]
         self._post("runs/log-inputs", body)
 
     def get_metric_history(

@@ -33,7 +33,9 @@ from runyard.store.artifact import ArtifactRepository, get_artifact_repository
 from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
 from runyard.tracking import artifact_files
 from runyard.tracking.context import current_user
+from runyard.tracking.logged_model_client import LoggedModelClientMixin
 from runyard.tracking.registry import get_store, get_writer, resolve_tracking_uri
+from runyard.tracking.registry_client import RegistryClientMixin
 from runyard.tracking.writer import AsyncWriter
 from runyard.utils.time import now_ms
 from runyard.utils.validation import validate_key, validate_metric, validated_batch
@@ -41,22 +43,33 @@ from runyard.utils.validation import validate_key, validate_metric, validated_ba
 __all__ = ["Client", "MlflowClient"]
 
 
-class Client:
-    """Tracking client bound to one tracking URI (default: the fluent API's current one).
+def _configured_registry_uri() -> str | None:
+    from runyard.tracking.uri import configured_registry_uri
+
+    return configured_registry_uri()
+
+
+class Client(RegistryClientMixin, LoggedModelClientMixin):
+    """Tracking and registry client bound to one tracking URI (default: the fluent API's).
 
     Args:
-        tracking_uri: ``sqlite:///runyard.db``, ``postgresql://...``; default from
-            ``runyard.set_tracking_uri`` or ``RUNYARD_TRACKING_URI``/``MLFLOW_TRACKING_URI``.
-        registry_uri: accepted for MLflow compatibility; the registry shares the tracking store.
+        tracking_uri: ``sqlite:///runyard.db``, ``postgresql://...``, ``http://host:5000``;
+            default from ``runyard.set_tracking_uri`` or ``RUNYARD_TRACKING_URI``/
+            ``MLFLOW_TRACKING_URI``.
+        registry_uri: where registered models live; default ``runyard.set_registry_uri``'s
+            value, else the tracking URI.
     """
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         from runyard.tracking.uri import get_tracking_uri
 
         self._tracking_uri = resolve_tracking_uri(tracking_uri or get_tracking_uri())
-        self._registry_uri = registry_uri or self._tracking_uri
+        self._registry_uri = resolve_tracking_uri(
+            registry_uri or _configured_registry_uri() or self._tracking_uri
+        )
         self._settings = Settings.from_env()
         self._store: TrackingStore = get_store(self._tracking_uri)
+        self._registry_store = get_store(self._registry_uri)  # type: ignore[assignment]
         self._writer: AsyncWriter = get_writer(self._tracking_uri)
 
     @property
@@ -71,6 +84,9 @@ class Client:
 
     def flush(self) -> None:
         """Write every queued value now; raise if any was refused."""
+        self._writer.flush()
+
+    def _flush_writes(self) -> None:
         self._writer.flush()
 
     def _sync(self, synchronous: bool | None) -> bool:

@@ -139,7 +139,8 @@ def set_experiment(
     return exp
 
 
-def _active_experiment_id() -> str:
+def active_experiment_id() -> str:
+    """The experiment new runs go to: set_experiment's, else the environment's, else "0"."""
     if _state.experiment_id is not None:
         return _state.experiment_id
     env_id = ENV.EXPERIMENT_ID.get()
@@ -194,7 +195,7 @@ def search_experiments(
 
 def set_experiment_tag(key: str, value: Any) -> None:
     """Tag the active experiment."""
-    _client().set_experiment_tag(_active_experiment_id(), key, value)
+    _client().set_experiment_tag(active_experiment_id(), key, value)
 
 
 def set_experiment_tags(tags: dict[str, Any]) -> None:
@@ -246,7 +247,7 @@ def start_run(
     if existing:
         run = _resume(client, existing, user_tags, run_name)
     else:
-        exp_id = str(experiment_id) if experiment_id is not None else _active_experiment_id()
+        exp_id = str(experiment_id) if experiment_id is not None else active_experiment_id()
         run = client.create_run(exp_id, now_ms(), resolve_run_tags(user_tags), run_name)
     active = ActiveRun(run.info, run.data, run.inputs)
     _state.runs.append(active)

@@ -38,7 +38,7 @@ def search_runs(
         if search_all_experiments:
             ids = [e.experiment_id for e in fluent.search_experiments(ViewType.ALL)]
         else:
-            ids = [fluent._active_experiment_id()]
+            ids = [fluent.active_experiment_id()]
     runs: list[Run] = []
     token = None
     while ids and len(runs) < max_results:

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from runyard.config import ENV, default_tracking_uri
 
 __all__ = [
+    "configured_registry_uri",
     "get_registry_uri",
     "get_tracking_uri",
     "is_tracking_uri_set",
@@ -52,3 +53,8 @@ def set_registry_uri(uri: str) -> None:
 def get_registry_uri() -> str:
     """The registry URI: set explicitly, else ``RUNYARD_REGISTRY_URI``, else the tracking URI."""
     return _registry_uri or ENV.REGISTRY_URI.get() or get_tracking_uri()
+
+
+def configured_registry_uri() -> str | None:
+    """The registry URI when one was set (explicitly or in the environment), else None."""
+    return _registry_uri or ENV.REGISTRY_URI.get() or None

@@ -185,7 +185,16 @@ def validated_batch(
         validate_metric(m.key, m.value, m.timestamp, m.step)
         exact = type(m.value) is float and type(m.step) is int and type(m.timestamp) is int
         if not exact:
-            m = Metric(m.key, float(m.value), int(m.timestamp), int(m.step))
+            m = Metric(
+                m.key,
+                float(m.value),
+                int(m.timestamp),
+                int(m.step),
+                m.run_id,
+                m.model_id,
+                m.dataset_name,
+                m.dataset_digest,
+            )
         checked_metrics.append(m)
     checked_params = [
         Param(validate_key(p.key, "param"), validate_param_value(p.key, p.value, truncate))

@@ -112,7 +112,7 @@ def test_openapi_describes_every_endpoint(api: TestClient) -> None:
     doc = api.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     for endpoint in ENDPOINTS:
-        path = api_prefixes(endpoint.major)[0] + endpoint.path
+        path = api_prefixes(endpoint.major, endpoint.namespace)[0] + endpoint.path
         assert set(doc["paths"][path]) == {m.lower() for m in endpoint.methods}
     assert "/api/2.0/mlflow-artifacts/artifacts/{path}" in doc["paths"]
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from runyard.config import ENV
-from runyard.entities import Metric, Param, RunTag, ViewType
+from runyard.entities import LoggedModelInput, Metric, Param, RunTag, ViewType
 from runyard.errors import InvalidParameterValue, RunyardError
 from runyard.protocol.codec import (
     dataset_input_from_json,
@@ -47,6 +47,15 @@ def _required(doc: dict[str, Any], name: str, path: str) -> Any:
     return value
 
 
+def _model_fields(doc: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """MLflow 3's optional ``model_id``, ``dataset_name`` and ``dataset_digest`` of a metric."""
+    return (
+        doc.get("model_id") or None,
+        doc.get("dataset_name") or None,
+        doc.get("dataset_digest") or None,
+    )
+
+
 def _metric(doc: dict[str, Any], path: str) -> Metric:
     # Fast path for what clients send: a string key, a float value, int timestamp and step.
     key, value, timestamp = doc.get("key"), doc.get("value"), doc.get("timestamp")
@@ -58,12 +67,21 @@ def _metric(doc: dict[str, Any], path: str) -> Metric:
         and type(timestamp) is int
         and type(step) is int
     ):
-        return Metric(key, value, timestamp, step)
+        if "model_id" not in doc and "dataset_name" not in doc:
+            return Metric(key, value, timestamp, step)
+        return Metric(key, value, timestamp, step, None, *_model_fields(doc))
     key = _required(doc, "key", path)
     value = _required(doc, "value", path)
     timestamp = _required(doc, "timestamp", path)
     try:
-        return Metric(str(key), parse_double(value), int(timestamp), int(doc.get("step") or 0))
+        return Metric(
+            str(key),
+            parse_double(value),
+            int(timestamp),
+            int(doc.get("step") or 0),
+            None,
+            *_model_fields(doc),
+        )
     except (TypeError, ValueError):
         raise InvalidParameterValue(
             f"Invalid value in '{path}': value must be a number, timestamp and step integers."
@@ -135,7 +153,16 @@ def _log(ctx: ServerContext, run_id: str, metrics: list[Metric], params: list[Pa
 
 async def log_metric(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
     """POST runs/log-metric."""
-    metric = Metric(p["key"], p["value"], p["timestamp"], p["step"] or 0)
+    metric = Metric(
+        p["key"],
+        p["value"],
+        p["timestamp"],
+        p["step"] or 0,
+        None,
+        p["model_id"],
+        p["dataset_name"],
+        p["dataset_digest"],
+    )
     return _log(ctx, p["run_id"], [metric], [], [])
 
 
@@ -164,9 +191,17 @@ async def log_batch(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 async def log_inputs(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
-    """POST runs/log-inputs."""
+    """POST runs/log-inputs: datasets, and the logged models the run used."""
     datasets = [dataset_input_from_json(d) for d in p["datasets"]]
-    ctx.tracking().log_inputs(p["run_id"], datasets)
+    models = []
+    for index, item in enumerate(p["models"]):
+        if not item.get("model_id"):
+            raise InvalidParameterValue(
+                f"Missing value for required parameter 'models[{index}].model_id'. "
+                "See the API docs for more information about request parameters."
+            )
+        models.append(LoggedModelInput(str(item["model_id"])))
+    ctx.tracking().log_inputs(p["run_id"], datasets, models)
     return {}
 
 
@@ -320,6 +355,9 @@ ENDPOINTS = [
             Field("value", "double", required=True),
             Field("timestamp", "int", required=True),
             Field("step", "int"),
+            Field("model_id"),
+            Field("dataset_name"),
+            Field("dataset_digest"),
         ),
         "Log a metric point",
     ),

@@ -20,6 +20,7 @@ from runyard.errors import InvalidParameterValue
 from runyard.store.search.paging import decode_page_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase
+from runyard.store.sql.logged_models import write_model_metrics
 from runyard.store.sql.runs import RUN_NAME_TAG
 from runyard.utils.validation import MAX_DOUBLE, validate_batch_limits
 
@@ -104,6 +105,10 @@ class LoggingOps(SqlBase):
                 sql.upsert_summaries.run_rows(conn, summaries)
                 ids = self._series_ids(conn, run_id, [s[1] for s in summaries])
                 sql.insert_points.run_rows(conn, [(ids[p[1]], *p[2:]) for p in points])
+                # MLflow 3: a point logged with a model id also belongs to that logged model.
+                model_points = [m for m in metrics if m.model_id is not None]
+                if model_points:
+                    write_model_metrics(self, conn, run_id, model_points)
 
     def _series_ids(self, conn: Connection, run_id: str, keys: list[str]) -> dict[str, int]:
         """Series ids of (run, key) pairs; ids never change, so they are cached per store."""

@@ -18,9 +18,11 @@ from runyard.entities import (
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
 )
 from runyard.entities.run import new_metric
 from runyard.store.sql import schema as t
+from runyard.store.sql.logged_models import load_run_models
 from runyard.store.sql.statements import Statements
 
 __all__ = [
@@ -158,6 +160,7 @@ def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> lis
     tags = _key_values(of_runs("tags"))
     metrics = _latest_metrics(of_runs("metrics"))
     inputs = load_inputs(conn, sql, ids)
+    models = load_run_models(conn, ids)
     runs = []
     for row in run_rows:
         rid = row.run_uuid
@@ -168,5 +171,13 @@ def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> lis
             tags.get(rid) or {},
             metric_objs,
         )
-        runs.append(Run(run_info_from_row(row), data, RunInputs(inputs.get(rid, []))))
+        model_inputs, model_outputs = models.get(rid) or ([], [])
+        runs.append(
+            Run(
+                run_info_from_row(row),
+                data,
+                RunInputs(inputs.get(rid, []), model_inputs),
+                RunOutputs(model_outputs),
+            )
+        )
     return runs

@@ -11,12 +11,15 @@ from sqlalchemy import Connection, delete, update
 from runyard.entities import (
     DatasetInput,
     LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     PagedList,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -27,6 +30,7 @@ from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_TH
 from runyard.store.search.paging import decode_page_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase, parse_experiment_id
+from runyard.store.sql.logged_models import link_run_models
 from runyard.store.sql.rows import load_inputs, load_runs, metric_value, run_info_from_row
 from runyard.store.sql.search_sql import fetch_run_page, plan_runs
 from runyard.utils.names import random_run_name
@@ -139,7 +143,10 @@ class RunOps(SqlBase):
             tags: dict[str, str] = {}
             metrics: list[Metric] = []
             has_inputs = False
-            # One round trip for params, tags, latest metrics and "has dataset inputs?".
+            model_inputs: list[LoggedModelInput] = []
+            model_outputs: list[LoggedModelOutput] = []
+            # One round trip for params, tags, latest metrics, "has dataset inputs?" and the
+            # logged models the run used or produced.
             rows = sql.run_children.run(conn, run_uuid=run_id).fetchall()
             for kind, key, text, num, ts, step, is_nan in rows:
                 if kind == "p":
@@ -148,12 +155,19 @@ class RunOps(SqlBase):
                     tags[key] = text
                 elif kind == "m":
                     metrics.append(new_metric(key, metric_value(num, is_nan), ts, step, None))
+                elif kind == "r":
+                    if text == "input":
+                        model_inputs.append(LoggedModelInput(key))
+                    else:
+                        model_outputs.append(LoggedModelOutput(key, step))
                 else:
                     has_inputs = key is not None
             inputs = load_inputs(conn, sql, [run_id]).get(run_id, []) if has_inputs else []
         metric_objs = tuple(metrics)
         data = RunData({m.key: m.value for m in metric_objs}, params, tags, metric_objs)
-        return Run(info, data, RunInputs(inputs))
+        model_outputs.sort(key=lambda o: (o.step, o.model_id))
+        model_inputs.sort(key=lambda i: i.model_id)
+        return Run(info, data, RunInputs(inputs, model_inputs), RunOutputs(model_outputs))
 
     def update_run_info(
         self, run_id: str, run_status: str | None, end_time: int | None, run_name: str | None
@@ -223,14 +237,22 @@ class RunOps(SqlBase):
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(runs, token)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
-        """Record dataset inputs; a dataset is stored once per experiment (name, digest)."""
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] | None = None,
+        models: Sequence[LoggedModelInput] | None = None,
+    ) -> None:
+        """Record dataset inputs (a dataset is stored once per experiment by name and digest)
+        and the logged models the run used."""
+        datasets = datasets or ()
         if len(datasets) > 1000:
             raise InvalidParameterValue("At most 1000 datasets can be logged in one call.")
         for item in datasets:
             _validate_dataset_input(item)
         with self._write() as conn:
             experiment_id = self._check_run_active(conn, run_id)
+            link_run_models(self, conn, run_id, "input", [(m.model_id, 0) for m in models or ()])
             for item in datasets:
                 dataset_uuid = self._upsert_dataset(conn, experiment_id, item)
                 input_uuid = uuid.uuid5(uuid.NAMESPACE_OID, f"{run_id}/{dataset_uuid}").hex

@@ -178,8 +178,8 @@ class Statements:
         )
         self.upsert_summaries = prep(_summary_upsert(dialect), SUMMARY_COLUMNS)
         # (kind, key, text value, metric value, timestamp, step, is_nan) rows for p(arams),
-        # t(ags), m(etrics) and i(nputs): one query serves a run read.
-        di = t.dataset_inputs
+        # t(ags), m(etrics), i(nputs) and r(un models): one query serves a run read.
+        di, rm = t.dataset_inputs, t.run_models
         # Typed NULLs: PostgreSQL wants every column of a UNION to have one type.
         no_text, no_num = cast(null(), Text), cast(null(), t.Double)
         no_int, no_bool = cast(null(), BigInteger), cast(null(), Boolean)
@@ -202,6 +202,10 @@ class Statements:
                 select(
                     kind("i"), func.min(di.c.input_uuid), no_text, no_num, no_int, no_int, no_bool
                 ).where(di.c.run_uuid == run_id),
+                # Logged models the run used or produced: (model_id, direction, step).
+                select(
+                    kind("r"), rm.c.model_id, rm.c.direction, no_num, no_int, rm.c.step, no_bool
+                ).where(rm.c.run_uuid == run_id),
             )
         )
         self.series_id = prep(

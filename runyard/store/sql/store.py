@@ -8,14 +8,16 @@ from sqlalchemy import Engine
 
 from runyard.store.sql.engine import make_engine, prepare_schema
 from runyard.store.sql.experiments import ExperimentOps
+from runyard.store.sql.logged_models import LoggedModelOps
 from runyard.store.sql.logging_ops import LoggingOps
+from runyard.store.sql.registry import RegistryOps
 from runyard.store.sql.runs import RunOps
 from runyard.store.sql.statements import Statements
 
 __all__ = ["SqlTrackingStore"]
 
 
-class SqlTrackingStore(ExperimentOps, RunOps, LoggingOps):
+class SqlTrackingStore(ExperimentOps, RunOps, LoggingOps, LoggedModelOps, RegistryOps):
     """A tracking store over any SQLAlchemy database URI.
 
     Args:
