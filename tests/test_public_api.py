@@ -33,6 +33,18 @@ MLFLOW_FLUENT_NAMES = [
     "search_runs",
     "get_artifact_uri",
     "MlflowClient",
+    "register_model",
+    "search_registered_models",
+    "search_model_versions",
+    "search_logged_models",
+    "get_logged_model",
+    "last_logged_model",
+    "pyfunc",
+    "sklearn",
+    "pytorch",
+    "xgboost",
+    "lightgbm",
+    "models",
 ]
 
 
