@@ -44,8 +44,16 @@ def download_artifacts(
     artifact_path: str | None = None,
     dst_path: str | None = None,
     tracking_uri: str | None = None,
+    path: str | None = None,
 ) -> str:
-    """Download a file or directory; give ``artifact_uri``, or ``run_id`` (+ ``artifact_path``)."""
+    """Download a file or directory; give ``artifact_uri``, or ``run_id`` (+ ``artifact_path``).
+
+    ``path`` is accepted as another name for ``artifact_path`` (older examples use it).
+    """
+    if path is not None:
+        if artifact_path is not None:
+            raise InvalidParameterValue("Pass artifact_path or path, not both.")
+        artifact_path = path
     if (artifact_uri is None) == (run_id is None):
         raise InvalidParameterValue("Pass either artifact_uri or run_id, not both.")
     if run_id is not None:

@@ -133,7 +133,22 @@ def _has_mlmodel(client: Client, location: str) -> bool:
 
 
 def resolve_model_uri(model_uri: str, tracking_uri: str | None = None) -> str:
-    """The artifact URI (or local path) holding the files of the model ``model_uri`` names."""
+    """The artifact URI (or local path) holding the files of the model ``model_uri`` names.
+
+    A registered version whose source is itself a ``runs:/`` or ``models:/`` URI (as
+    ``client.create_model_version(name, "runs:/<run>/model", run_id)`` records it) is followed
+    to the files.
+    """
+    location = model_uri
+    for _ in range(5):
+        resolved = _resolve_once(location, tracking_uri)
+        if resolved == location or urlparse(resolved).scheme not in ("runs", "models"):
+            return resolved
+        location = resolved
+    raise InvalidParameterValue(f"Model URI '{model_uri}' refers to itself in a cycle.")
+
+
+def _resolve_once(model_uri: str, tracking_uri: str | None) -> str:
     scheme = urlparse(model_uri).scheme
     if scheme == "runs":
         return _runs_model_location(_client(tracking_uri), model_uri)

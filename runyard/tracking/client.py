@@ -20,6 +20,7 @@ from runyard.entities import (
     Experiment,
     ExperimentTag,
     FileInfo,
+    LoggedModel,
     Metric,
     PagedList,
     Param,
@@ -28,7 +29,7 @@ from runyard.entities import (
     RunTag,
     ViewType,
 )
-from runyard.errors import InvalidParameterValue
+from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
 from runyard.store.artifact import ArtifactRepository, get_artifact_repository
 from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
 from runyard.tracking import artifact_files
@@ -323,8 +324,32 @@ class Client(RegistryClientMixin, LoggedModelClientMixin):
         return self._artifact_repo(run_id).list_artifacts(path)
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
-        """Download a run artifact (file or directory); returns the local path."""
-        return self._artifact_repo(run_id).download_artifacts(path, dst_path)
+        """Download a run artifact (file or directory); returns the local path.
+
+        MLflow 3 keeps a run's models as logged models outside the run's artifacts; a ``path``
+        naming one of them (``"model"``) downloads that model, as MLflow's client does.
+        """
+        try:
+            return self._artifact_repo(run_id).download_artifacts(path, dst_path)
+        except ResourceDoesNotExist:
+            model = self._run_logged_model(run_id, path)
+            if model is None:
+                raise
+        repo = get_artifact_repository(model.artifact_location, self._tracking_uri)
+        dest = os.path.join(dst_path or tempfile.mkdtemp(prefix="runyard-dl-"), path)
+        return repo.download_artifacts("", dest)
+
+    def _run_logged_model(self, run_id: str, name: str) -> LoggedModel | None:
+        name = name.strip("/")
+        if not name or "'" in name:
+            return None
+        run = self.get_run(run_id)
+        found = self.search_logged_models(
+            [run.info.experiment_id],
+            f"name = '{name}' AND source_run_id = '{run_id}'",
+            max_results=1,
+        )
+        return found[0] if len(found) else None
 
     def _log_file(self, run_id: str, artifact_file: str, write: Any) -> None:
         directory, name = os.path.split(artifact_file.replace("\\", "/"))

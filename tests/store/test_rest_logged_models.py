@@ -20,7 +20,7 @@ from runyard.entities import (
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
 from runyard.store.http_session import HttpConfig
 from runyard.store.rest import RestStore
-from tests.store.conftest import TrackingServer
+from tests.live_server import TrackingServer
 
 pytestmark = pytest.mark.slow
 

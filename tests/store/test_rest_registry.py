@@ -15,7 +15,7 @@ from runyard.entities import ModelVersionTag, RegisteredModelTag
 from runyard.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from runyard.store.http_session import HttpConfig, HttpSession
 from runyard.store.rest import RestStore, api_base_url
-from tests.store.conftest import TrackingServer
+from tests.live_server import TrackingServer
 
 FAST = HttpConfig(max_retries=2, backoff_factor=0.1, backoff_jitter=0.0)
 VERSION_DOC = {"name": "m", "version": "1", "current_stage": "None", "status": "READY"}

@@ -23,7 +23,7 @@ from runyard.store.artifact import (
 )
 from runyard.store.artifact.http import HttpArtifactRepository, split_artifacts_url
 from runyard.store.http_session import HttpConfig, HttpSession
-from tests.store.conftest import TrackingServer
+from tests.live_server import TrackingServer
 
 Handler = Callable[[httpx.Request], httpx.Response]
 ROOT_URL = "http://art.test/pre/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts"
