@@ -40,11 +40,11 @@ ENDPOINTS: list[Endpoint] = [
 _ARTIFACTS_ONLY = "This server only serves artifacts (--artifacts-only)."
 
 
-def open_store(settings: ServerSettings) -> TrackingStore:
+def open_store(settings: ServerSettings, uri: str | None = None) -> TrackingStore:
     """The tracking store behind the server (migrated automatically for SQLite)."""
     from runyard.store.sql.store import SqlTrackingStore
 
-    uri = settings.backend_store_uri
+    uri = uri or settings.backend_store_uri
     scheme = urlparse(uri).scheme.split("+")[0]
     return SqlTrackingStore(uri, settings.artifact_root, auto_upgrade=scheme == "sqlite")
 
@@ -66,6 +66,9 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
     if store is None and not settings.artifacts_only:
         store = open_store(settings)
     ctx = ServerContext(settings, None if settings.artifacts_only else store)
+    registry_uri = settings.registry_store_uri
+    if registry_uri and registry_uri != settings.backend_store_uri and not settings.artifacts_only:
+        ctx.registry_store = open_store(settings, registry_uri)
     document = openapi_document(ENDPOINTS)
 
     async def openapi(request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from typing import Any
 
 from runyard.errors import InvalidParameterValue
 from runyard.server.settings import PROXY_ROOT, ServerSettings
@@ -19,12 +20,20 @@ class ServerContext:
 
     settings: ServerSettings
     store: TrackingStore | None
+    #: A separate registry database (``--registry-store-uri``); None: the tracking store's.
+    registry_store: Any = None
 
     def tracking(self) -> TrackingStore:
         """The tracking store; an artifacts-only server has none."""
         if self.store is None:
             raise InvalidParameterValue("This server only serves artifacts (--artifacts-only).")
         return self.store
+
+    def registry(self) -> Any:
+        """The store that holds the model registry."""
+        if self.registry_store is not None:
+            return self.registry_store
+        return self.tracking()
 
     def proxy_repo(self, path: str = "") -> ArtifactRepository:
         """The repository for ``mlflow-artifacts:/<path>``, under ``--artifacts-destination``."""

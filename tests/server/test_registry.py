@@ -3,10 +3,13 @@ statuses, the cheat sheet's register-model call and runyard's history endpoint."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+
+from tests.server.conftest import make_client
 
 API = "/api/2.0/mlflow"
 HISTORY = "/api/2.0/runyard/registered-models/history"
@@ -341,3 +344,18 @@ def test_registry_endpoints_are_in_openapi(api: TestClient) -> None:
     assert set(paths[f"{API}/registered-models/alias"]) == {"get", "post", "delete"}
     assert set(paths[f"{API}/registered-models/get-latest-versions"]) == {"get", "post"}
     assert set(paths[HISTORY]) == {"get"}
+
+
+def test_registry_store_uri_keeps_the_registry_in_its_own_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    registry_db = tmp_path / "registry.db"
+    with make_client(tmp_path, registry_store_uri=f"sqlite:///{registry_db}") as client:
+        reply = client.post("/api/2.0/mlflow/registered-models/create", json={"name": "apart"})
+        assert reply.status_code == 200, reply.text
+        found = client.get("/api/2.0/mlflow/registered-models/get", params={"name": "apart"})
+        assert found.json()["registered_model"]["name"] == "apart"
+    with sqlite3.connect(registry_db) as conn:
+        assert conn.execute("SELECT name FROM registered_models").fetchall() == [("apart",)]
+    with sqlite3.connect(tmp_path / "server.db") as conn:
+        assert conn.execute("SELECT name FROM registered_models").fetchall() == []

@@ -39,8 +39,8 @@ _REGISTRY = ("registry",)
 
 
 def _registry(ctx: ServerContext) -> ModelRegistryStore:
-    """The server's store, which holds the registry next to the tracking data."""
-    return cast(ModelRegistryStore, ctx.tracking())
+    """The registry store: the tracking store, unless ``--registry-store-uri`` names another."""
+    return cast(ModelRegistryStore, ctx.registry())
 
 
 def _tags(items: list[dict[str, Any]], cls: type[Any]) -> list[Any]:
