@@ -17,6 +17,7 @@ import pytest
 import runyard.tracking.fluent as fluent
 import runyard.tracking.uri as tracking_uri
 from runyard.exceptions import MlflowException
+from runyard.models.logging import forget_last_logged_model
 from runyard.tracking.registry import release
 
 #: Variables that would point a test at another store, experiment or run, or change logging.
@@ -51,6 +52,7 @@ def reset_fluent_state() -> None:
     fluent._last_active_run_id = None
     fluent._clients.clear()
     tracking_uri._tracking_uri = None
+    forget_last_logged_model()
 
 
 @pytest.fixture

@@ -111,24 +111,24 @@ def versions(name: str, max_results: int, output: str) -> None:
     )
     if output.lower() == "json":
         echo_json([_version_json(v) for v in found])
-        return
-    rows = [
-        [
-            v.version,
-            v.current_stage,
-            ", ".join(f"@{a}" for a in v.aliases),
-            v.run_id or "",
-            v.source or "",
-            format_time(v.creation_timestamp),
+    else:
+        rows = [
+            [
+                v.version,
+                v.current_stage,
+                ", ".join(f"@{a}" for a in v.aliases),
+                v.run_id or "",
+                v.source or "",
+                format_time(v.creation_timestamp),
+            ]
+            for v in found
         ]
-        for v in found
-    ]
-    echo_table(
-        ["Version", "Stage", "Aliases", "Run ID", "Source", "Created"],
-        rows,
-        no_wrap=["Run ID", "Created"],
-    )
-    if more:
+        echo_table(
+            ["Version", "Stage", "Aliases", "Run ID", "Source", "Created"],
+            rows,
+            no_wrap=["Run ID", "Created"],
+        )
+    if more:  # also with --output json: on stderr, so stdout stays valid JSON
         click.echo(f"Showing the first {len(found)}; pass --max-results to see more.", err=True)
 
 
@@ -309,5 +309,6 @@ def promote(
         name, version, stage, alias_name, list(require), archive_existing
     )
     target = f"stage {stage}" if stage else f"alias '{alias_name}'"
-    checked = f" ({len(require)} conditions met)" if require else ""
+    plural = "" if len(require) == 1 else "s"
+    checked = f" ({len(require)} condition{plural} met)" if require else ""
     click.echo(f"Promoted version {version} of '{name}' to {target}{checked}.")

@@ -49,7 +49,7 @@ def parse_models_uri(uri: str) -> ModelsUri:
     parsed = urlparse(uri)
     if parsed.scheme != "models":
         raise InvalidParameterValue(f"Not a models:/ URI: '{uri}'")
-    path = parsed.path.strip("/")
+    path = parsed.path.lstrip("/")  # a trailing "/" leaves an empty, invalid last segment
     if not path:
         raise InvalidParameterValue(
             f"Invalid model URI '{uri}': use models:/<name>/<version|stage|latest>, "
@@ -57,7 +57,7 @@ def parse_models_uri(uri: str) -> ModelsUri:
         )
     parts = path.split("/")
     if len(parts) == 1:
-        name, at, alias = parts[0].partition("@")
+        name, at, alias = parts[0].rpartition("@")
         if at:
             if not name or not alias:
                 raise InvalidParameterValue(
@@ -178,10 +178,18 @@ def resolve_registry_source(client: Client, model_uri: str) -> tuple[str, str | 
         mv = client.get_model_version(name, version)
         return client.get_model_version_download_uri(name, version), mv.run_id
     if scheme == "runs":
-        run_id = model_uri[len("runs:") :].lstrip("/").partition("/")[0]
+        run_id, _, path = model_uri[len("runs:") :].lstrip("/").partition("/")
         location = _runs_model_location(client, model_uri)
         found = _logged_model_at(client, location, run_id)
-        return (f"models:/{found}" if found else model_uri), run_id
+        if found:
+            return f"models:/{found}", run_id
+        if not _has_mlmodel(client, location):
+            # MLflow's refusal: registering nothing would leave a version without files.
+            raise ResourceDoesNotExist(
+                f"Unable to find a logged_model with artifact_path {path.strip('/')} "
+                f"under run {run_id} (and no MLmodel at {model_uri})."
+            )
+        return model_uri, run_id
     return model_uri, None
 
 
@@ -189,7 +197,8 @@ def _logged_model_at(client: Client, location: str, run_id: str) -> str | None:
     marker = "/models/"
     if marker not in location:
         return None
-    model_id = location.split(marker, 1)[1].split("/", 1)[0]
+    # the last "/models/": the artifact root itself may lie under a folder named "models"
+    model_id = location.rsplit(marker, 1)[1].split("/", 1)[0]
     if not model_id.startswith("m-"):
         return None
     try:

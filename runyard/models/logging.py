@@ -21,11 +21,17 @@ from typing import Any
 
 from runyard.errors import ResourceAlreadyExists
 
-__all__ = ["last_logged_model_id", "log_model", "register_model"]
+__all__ = ["forget_last_logged_model", "last_logged_model_id", "log_model", "register_model"]
 
 log = logging.getLogger(__name__)
 _last = threading.local()
 _last_any: list[str] = []
+
+
+def forget_last_logged_model() -> None:
+    """Forget the last logged model (tests; a fresh fluent state)."""
+    _last.model_id = None
+    _last_any.clear()
 
 
 def last_logged_model_id() -> str | None:
@@ -109,9 +115,17 @@ def log_model(
         model = client.get_logged_model(model_id)
     else:
         experiment_id = run.info.experiment_id if run is not None else fluent.active_experiment_id()
+        # As MLflow 3: the model carries the run's params (the ones given here win).
+        merged = {**client.get_run(run_id).data.params, **(params or {})} if run_id else params
         model = client.create_logged_model(
-            experiment_id, name, run_id, tags=tags, params=params, model_type=model_type
+            experiment_id, name, run_id, tags=tags, params=merged, model_type=model_type
         )
+    if run_id is not None:
+        from runyard.entities import LoggedModelOutput
+
+        # Linked before saving, so a failed save still shows on the run (as UPLOAD_FAILED).
+        client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step)])
+    _remember(model.model_id)
     try:
         with tempfile.TemporaryDirectory(prefix="runyard-model-") as tmp:
             local = os.path.join(tmp, "model")
@@ -131,11 +145,6 @@ def log_model(
             log.debug("Could not mark %s as failed", model.model_id, exc_info=True)
         raise
     model = client.finalize_logged_model(model.model_id, "LOGGED_MODEL_READY")
-    if run_id is not None:
-        from runyard.entities import LoggedModelOutput
-
-        client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step)])
-    _remember(model.model_id)
     version = None
     if registered_model_name:
         version = register_model(

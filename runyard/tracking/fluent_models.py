@@ -24,6 +24,10 @@ __all__ = [
 
 # What the 3.x client sends with every search_registered_models: prompts are not models.
 _NOT_A_PROMPT = "tags.`mlflow.prompt.is_prompt` != 'true'"
+# Page sizes of the searches that collect every page (MLflow's client uses the same).
+_REGISTERED_MODELS_PAGE = 100
+_MODEL_VERSIONS_PAGE = 10000
+_LOGGED_MODELS_PAGE = 100
 
 
 def register_model(
@@ -64,7 +68,7 @@ def search_registered_models(
     combined = f"{filter_string} AND {_NOT_A_PROMPT}" if filter_string else _NOT_A_PROMPT
     return _all_pages(
         lambda n, tok: client.search_registered_models(combined, n, order_by, tok),
-        100,
+        _REGISTERED_MODELS_PAGE,
         max_results,
     )
 
@@ -78,7 +82,7 @@ def search_model_versions(
     client = fluent._client()
     return _all_pages(
         lambda n, tok: client.search_model_versions(filter_string, n, order_by, tok),
-        10000,
+        _MODEL_VERSIONS_PAGE,
         max_results,
     )
 
@@ -104,14 +108,19 @@ def initialize_logged_model(
     model_type: str | None = None,
     experiment_id: str | None = None,
 ) -> LoggedModel:
-    """Create a PENDING logged model in the active (or given) experiment."""
+    """Create a PENDING logged model in the active (or given) experiment; it becomes the
+    ``last_logged_model()``, as in MLflow."""
+    from runyard.models.logging import _remember
+
     run = fluent.active_run()
     if source_run_id is None and run is not None:
         source_run_id = run.info.run_id
     exp = experiment_id or (run.info.experiment_id if run else fluent.active_experiment_id())
-    return fluent._client().create_logged_model(
+    model = fluent._client().create_logged_model(
         exp, name, source_run_id, tags=tags, params=params, model_type=model_type
     )
+    _remember(model.model_id)
+    return model
 
 
 def finalize_logged_model(model_id: str, status: Any) -> LoggedModel:
@@ -154,7 +163,7 @@ def search_logged_models(
     exps = [str(e) for e in (experiment_ids or [fluent.active_experiment_id()])]
     models: list[LoggedModel] = _all_pages(
         lambda n, tok: client.search_logged_models(exps, filter_string, datasets, n, order_by, tok),
-        100,
+        _LOGGED_MODELS_PAGE,
         max_results,
     )
     if output_format == "list":

@@ -11,17 +11,17 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from runyard.entities import ModelVersion, PagedList, Run, ViewType
-from runyard.errors import InvalidParameterValue, RunyardError
+from runyard.errors import InvalidParameterValue, InvalidState
 from runyard.store.search.grammar import Comparison, parse_run_filter
 
 __all__ = ["PromotionRefused", "check_requirements"]
 
 
-class PromotionRefused(RunyardError):
+class PromotionRefused(InvalidState):
     """A gated promotion whose conditions the version's run does not meet."""
 
     def __init__(self, message: str, failed: list[str]) -> None:
-        super().__init__(message, error_code="INVALID_STATE")
+        super().__init__(message)
         self.failed = failed
 
 

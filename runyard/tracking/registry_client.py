@@ -63,8 +63,14 @@ class RegistryClientMixin:
     def update_registered_model(
         self, name: str, description: str | None = None, deployment_job_id: str | None = None
     ) -> RegisteredModel:
-        """Change the description of a registered model."""
-        return self._registry_store.update_registered_model(name, description or "")
+        """Change the description of a registered model (MLflow's error when nothing is given)."""
+        if description is None:
+            if deployment_job_id is None:
+                raise InvalidParameterValue(
+                    "Attempting to update registered model with no new field values."
+                )
+            return self.get_registered_model(name)  # deployment jobs are not kept here
+        return self._registry_store.update_registered_model(name, description)
 
     def delete_registered_model(self, name: str) -> None:
         """Delete a registered model with all its versions, tags and aliases."""
@@ -137,8 +143,12 @@ class RegistryClientMixin:
     def update_model_version(
         self, name: str, version: int | str, description: str | None = None
     ) -> ModelVersion:
-        """Change a version's description."""
-        return self._registry_store.update_model_version(name, _version(version), description or "")
+        """Change a version's description (MLflow's error when none is given)."""
+        if description is None:
+            raise InvalidParameterValue(
+                "Attempting to update model version with no new field values."
+            )
+        return self._registry_store.update_model_version(name, _version(version), description)
 
     def delete_model_version(self, name: str, version: int | str) -> None:
         """Delete a version; its number is never handed out again and its aliases go with it."""
@@ -230,13 +240,40 @@ class RegistryClientMixin:
         return self._registry_store.get_model_version_by_alias(name, alias)
 
     def copy_model_version(self, src_model_uri: str, dst_name: str) -> ModelVersion:
-        """Register the files of ``models:/<name>/<version>`` (or any model URI) under
-        ``dst_name``, creating that registered model when needed."""
-        from runyard.models.download import resolve_registry_source
+        """Copy the version ``models:/<name>/<version|stage|latest>`` or ``models:/<name>@<alias>``
+        names to a new version of ``dst_name`` (created when needed).
 
-        source, run_id = resolve_registry_source(self, src_model_uri)  # type: ignore[arg-type]
+        As in MLflow, the copy's source is ``models:/<name>/<version>`` and its run, logged model,
+        tags, run link and description are the original's. Any other model URI is registered
+        as ``register_model`` would.
+        """
+        from urllib.parse import urlparse
+
+        from runyard.models.download import (
+            _registered_version,
+            parse_models_uri,
+            resolve_registry_source,
+        )
+
+        ref = (
+            parse_models_uri(src_model_uri) if urlparse(src_model_uri).scheme == "models" else None
+        )
+        if ref is None or ref.model_id is not None:
+            source, run_id = resolve_registry_source(self, src_model_uri)  # type: ignore[arg-type]
+            self._ensure_registered_model(dst_name)
+            return self.create_model_version(dst_name, source, run_id)
+        name, number = _registered_version(self, ref, src_model_uri)  # type: ignore[arg-type]
+        src = self.get_model_version(name, number)
         self._ensure_registered_model(dst_name)
-        return self.create_model_version(dst_name, source, run_id)
+        return self.create_model_version(
+            dst_name,
+            f"models:/{src.name}/{src.version}",
+            src.run_id,
+            tags=dict(src.tags),
+            run_link=src.run_link,
+            description=src.description,
+            model_id=src.model_id,
+        )
 
     def _ensure_registered_model(self, name: str) -> None:
         from runyard.errors import ResourceAlreadyExists
