@@ -69,7 +69,7 @@ from runyard.version import __version__
 # Model submodules import pandas, numpy or an ML framework; they load on first attribute access
 # (``runyard.sklearn.log_model``) so ``import runyard`` stays fast. Add new flavors here.
 _LAZY_SUBMODULES = frozenset(
-    {"lightgbm", "models", "pyfunc", "pytorch", "sklearn", "types", "xgboost"}
+    {"deployments", "lightgbm", "models", "pyfunc", "pytorch", "sklearn", "types", "xgboost"}
 )
 
 

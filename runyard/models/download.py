@@ -24,6 +24,7 @@ __all__ = [
     "ModelsUri",
     "download_model",
     "parse_models_uri",
+    "registered_version",
     "resolve_model_uri",
     "resolve_registry_source",
 ]
@@ -84,8 +85,8 @@ def _client(tracking_uri: str | None = None) -> Client:
     return Client(tracking_uri)
 
 
-def _registered_version(client: Client, ref: ModelsUri, uri: str) -> tuple[str, str]:
-    """(name, version) a registry reference points at."""
+def registered_version(client: Client, ref: ModelsUri, uri: str) -> tuple[str, str]:
+    """(name, version) a registry reference (version, stage, latest or alias) points at now."""
     assert ref.name is not None
     if ref.version is not None:
         return ref.name, ref.version
@@ -157,7 +158,7 @@ def _resolve_once(model_uri: str, tracking_uri: str | None) -> str:
         ref = parse_models_uri(model_uri)
         if ref.model_id is not None:
             return client.get_logged_model(ref.model_id).artifact_location
-        name, version = _registered_version(client, ref, model_uri)
+        name, version = registered_version(client, ref, model_uri)
         return client.get_model_version_download_uri(name, version)
     return model_uri
 
@@ -174,7 +175,7 @@ def resolve_registry_source(client: Client, model_uri: str) -> tuple[str, str | 
         if ref.model_id is not None:
             model = client.get_logged_model(ref.model_id)
             return model_uri, model.source_run_id
-        name, version = _registered_version(client, ref, model_uri)
+        name, version = registered_version(client, ref, model_uri)
         mv = client.get_model_version(name, version)
         return client.get_model_version_download_uri(name, version), mv.run_id
     if scheme == "runs":

@@ -250,8 +250,8 @@ class RegistryClientMixin:
         from urllib.parse import urlparse
 
         from runyard.models.download import (
-            _registered_version,
             parse_models_uri,
+            registered_version,
             resolve_registry_source,
         )
 
@@ -262,7 +262,7 @@ class RegistryClientMixin:
             source, run_id = resolve_registry_source(self, src_model_uri)  # type: ignore[arg-type]
             self._ensure_registered_model(dst_name)
             return self.create_model_version(dst_name, source, run_id)
-        name, number = _registered_version(self, ref, src_model_uri)  # type: ignore[arg-type]
+        name, number = registered_version(self, ref, src_model_uri)  # type: ignore[arg-type]
         src = self.get_model_version(name, number)
         self._ensure_registered_model(dst_name)
         return self.create_model_version(
