@@ -4,8 +4,10 @@ The embedded suite (default) runs every workload of :mod:`benchmarks.workloads`
 against runyard (current interpreter) and MLflow (its own venv, sync and async
 logging for the ``log_metric`` loop), the ``log`` loop against trackio (its own
 venv). The server suite (``--servers``) runs :mod:`benchmarks.server_suite`
-against ``runyard server``, ``mlflow server`` and FastTrackML. Each prints a
-Markdown table and writes it into its own section of ``benchmarks/RESULTS.md``.
+against ``runyard server``, ``mlflow server`` and FastTrackML. The serving suite
+(``--suite serving``) runs :mod:`benchmarks.serving` against ``runyard models
+serve`` and ``mlflow models serve``. Each prints a Markdown table and writes it
+into its own section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from benchmarks.server_report import (
     render_server_report,
 )
 from benchmarks.server_suite import SuiteOptions, run_server_suite
+from benchmarks.serving import SERVING_END_MARKER, SERVING_START_MARKER, run_serving_suite
+from benchmarks.serving import render as render_serving
 from benchmarks.workloads import FULL, GROUPS, QUICK, Sizes
 
 TOOLS = ("runyard", "mlflow", "trackio")
-SUITES = ("embedded", "server", "all")
+SUITES = ("embedded", "server", "serving", "all")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -50,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--suite",
         choices=SUITES,
         default="embedded",
-        help="embedded libraries (default), tracking servers, or both",
+        help="embedded libraries (default), tracking servers, model serving "
+        "(benchmarks/serving.py), or all three",
     )
     parser.add_argument(
         "--servers",
@@ -168,6 +173,15 @@ def run_servers(args: argparse.Namespace, command: str) -> tuple[str, bool]:
     return block, not data.problems
 
 
+def run_serving(args: argparse.Namespace, command: str, only: set[str]) -> tuple[str, bool]:
+    """The model-serving suite; its Markdown block and whether all went well."""
+    results, problems, sizes = run_serving_suite(
+        only & {"runyard", "mlflow"}, quick=args.quick, install=not args.no_install
+    )
+    block = render_serving(results, problems, sizes, quick=args.quick, command=command)
+    return block, not problems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen suite(s); exit status 1 if anything failed or could not run."""
     args = parse_args(argv)
@@ -193,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
         if output is not None:
             write_results(output, block, (SERVER_START_MARKER, SERVER_END_MARKER), END_MARKER)
             log(f"wrote the server section of {output}")
+    if args.suite in ("serving", "all"):
+        block, passed = run_serving(args, command, only)
+        print(block)
+        ok &= passed
+        if output is not None:
+            markers = (SERVING_START_MARKER, SERVING_END_MARKER)
+            write_results(output, block, markers, SERVER_END_MARKER)
+            log(f"wrote the serving section of {output}")
     return 0 if ok else 1
 
 

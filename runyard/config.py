@@ -209,6 +209,46 @@ class ENV:
         "Server: comma-separated origins allowed by CORS (default: none).",
     )
 
+    # -- scoring server (runyard models serve) -------------------------------------------------
+    SCORING_SERVER_REQUEST_TIMEOUT: EnvVar[float] = EnvVar(
+        "SCORING_SERVER_REQUEST_TIMEOUT",
+        60.0,
+        float,
+        "Scoring server: seconds one /invocations request may take before it is answered 504.",
+    )
+    MODELS_WORKERS: EnvVar[int] = EnvVar(
+        "MODELS_WORKERS", 1, int, "Scoring server: worker processes of `runyard models serve`."
+    )
+    SCORING_BATCH_MAX_ROWS: EnvVar[int] = EnvVar(
+        "SCORING_BATCH_MAX_ROWS",
+        1024,
+        int,
+        "Scoring server: most rows one model call may take when concurrent requests to a "
+        "scikit-learn/XGBoost/LightGBM model are batched; 0 scores every request alone.",
+        mlflow_fallback=False,
+    )
+    SCORING_MODEL_PATH: EnvVar[str | None] = EnvVar(
+        "SCORING_MODEL_PATH",
+        None,
+        _opt_str,
+        "Scoring server: the model directory each worker process loads (set by "
+        "`runyard models serve --workers N` for its workers).",
+        mlflow_fallback=False,
+    )
+    ENV_ROOT: EnvVar[str] = EnvVar(
+        "ENV_ROOT",
+        "~/.cache/runyard/envs",
+        _str,
+        "Serving: where environments built by --env-manager virtualenv/uv/conda are cached.",
+    )
+    DEPLOYMENTS_DIR: EnvVar[str] = EnvVar(
+        "DEPLOYMENTS_DIR",
+        "~/.local/state/runyard/deployments",
+        _str,
+        "Deployments: state, model copies and logs of the `local` deployment target.",
+        mlflow_fallback=False,
+    )
+
     @classmethod
     def all(cls) -> list[EnvVar[object]]:
         """Every declared variable, in declaration order."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import click
 
-from runyard.cli import artifacts, experiments, models, runs
+import runyard.cli.docker  # noqa: F401  (adds models generate-dockerfile, build-docker)
+import runyard.cli.serving  # noqa: F401  (adds models serve, predict)
+from runyard.cli import artifacts, deployments, experiments, models, runs
 from runyard.cli.output import RunyardGroup
 from runyard.cli.server import server, ui
 from runyard.version import __version__
@@ -19,7 +21,7 @@ __all__ = ["main"]
 @click.group(cls=RunyardGroup)
 @click.version_option(__version__, "--version", prog_name="runyard")
 def main() -> None:
-    """runyard: track ML experiments, runs and artifacts; MLflow-compatible.
+    """runyard: track experiments and runs, register and serve models; MLflow-compatible.
 
     Commands read the tracking store from RUNYARD_TRACKING_URI (or MLFLOW_TRACKING_URI),
     by default sqlite:///runyard.db in the current directory.
@@ -35,5 +37,6 @@ main.add_command(experiments.commands)
 main.add_command(runs.commands)
 main.add_command(artifacts.commands)
 main.add_command(models.commands)
+main.add_command(deployments.commands)
 main.add_command(server)
 main.add_command(ui)

@@ -50,4 +50,3 @@ def exp_id(store: SqlTrackingStore) -> str:
 @pytest.fixture
 def run_id(store: SqlTrackingStore, exp_id: str) -> str:
     return store.create_run(exp_id, "alice", 1000, [], "first").info.run_id
-
