@@ -7,6 +7,11 @@ from importlib import import_module as _import_module
 from types import ModuleType as _ModuleType
 
 from runyard import artifacts, data, entities, exceptions, tracking
+from runyard._project_run import run
+
+# The function, imported eagerly: were it bound lazily, loading the ``runyard.autolog`` package
+# (by ``runyard.sklearn.autolog()``) would set ``runyard.autolog`` to the package instead.
+from runyard.autolog import autolog
 from runyard.exceptions import MlflowException
 from runyard.tracking.client import Client, MlflowClient
 from runyard.tracking.fluent import (
@@ -69,7 +74,17 @@ from runyard.version import __version__
 # Model submodules import pandas, numpy or an ML framework; they load on first attribute access
 # (``runyard.sklearn.log_model``) so ``import runyard`` stays fast. Add new flavors here.
 _LAZY_SUBMODULES = frozenset(
-    {"deployments", "lightgbm", "models", "pyfunc", "pytorch", "sklearn", "types", "xgboost"}
+    {
+        "deployments",
+        "lightgbm",
+        "models",
+        "projects",
+        "pyfunc",
+        "pytorch",
+        "sklearn",
+        "types",
+        "xgboost",
+    }
 )
 
 
@@ -91,6 +106,7 @@ __all__ = [
     "__version__",
     "active_run",
     "artifacts",
+    "autolog",
     "create_experiment",
     "data",
     "delete_experiment",
@@ -127,6 +143,7 @@ __all__ = [
     "log_table",
     "log_text",
     "register_model",
+    "run",
     "search_experiments",
     "search_logged_models",
     "search_model_versions",

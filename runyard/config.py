@@ -239,7 +239,8 @@ class ENV:
         "ENV_ROOT",
         "~/.cache/runyard/envs",
         _str,
-        "Serving: where environments built by --env-manager virtualenv/uv/conda are cached.",
+        "Serving and projects: where environments built by --env-manager virtualenv/uv/conda "
+        "are cached.",
     )
     DEPLOYMENTS_DIR: EnvVar[str] = EnvVar(
         "DEPLOYMENTS_DIR",

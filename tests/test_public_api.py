@@ -34,6 +34,7 @@ MLFLOW_FLUENT_NAMES = [
     "get_artifact_uri",
     "MlflowClient",
     "register_model",
+    "autolog",
     "search_registered_models",
     "search_model_versions",
     "search_logged_models",

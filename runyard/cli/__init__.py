@@ -1,7 +1,7 @@
 """The ``runyard`` command line: MLflow's command names and options, on click.
 
 Each command group lives in its own module; ``output`` holds what they share. Groups still to
-come (``db``, ``gc``, ``run``) are added here the same way.
+come (``db``, ``gc``) are added here the same way.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import runyard.cli.docker  # noqa: F401  (adds models generate-dockerfile, build
 import runyard.cli.serving  # noqa: F401  (adds models serve, predict)
 from runyard.cli import artifacts, deployments, experiments, models, runs
 from runyard.cli.output import RunyardGroup
+from runyard.cli.projects import run_command
 from runyard.cli.server import server, ui
 from runyard.version import __version__
 
@@ -40,3 +41,4 @@ main.add_command(models.commands)
 main.add_command(deployments.commands)
 main.add_command(server)
 main.add_command(ui)
+main.add_command(run_command)

@@ -41,6 +41,8 @@ __all__ = [
     "FLAVOR_NAME",
     "SERIALIZATION_FORMAT_PICKLE",
     "SERIALIZATION_FORMAT_PT2",
+    "autolog",
+    "load_checkpoint",
     "get_default_pip_requirements",
     "load_model",
     "load_state_dict",
@@ -68,6 +70,30 @@ _DEFAULT_PICKLE_MODULE_NAME = "mlflow.pytorch.pickle_module"
 
 def _torch() -> Any:
     return require("torch", package="torch", extra="pytorch")
+
+
+def autolog(*args: Any, **kwargs: Any) -> None:
+    """Enable (or disable) autologging of PyTorch Lightning's ``Trainer.fit``.
+
+    The options are ``mlflow.pytorch.autolog``'s; see :func:`runyard.autolog.pytorch.autolog`.
+    Raw training loops are not patched: log them with :func:`log_model`.
+    """
+    from runyard.autolog.pytorch import autolog as _autolog
+
+    _autolog(*args, **kwargs)
+
+
+def load_checkpoint(
+    model_class: Any,
+    run_id: str | None = None,
+    epoch: int | None = None,
+    global_step: int | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Load a Lightning model from a checkpoint that autolog saved (latest, or by epoch/step)."""
+    from runyard.autolog.pytorch import load_checkpoint as _load
+
+    return _load(model_class, run_id, epoch, global_step, kwargs)
 
 
 def get_default_pip_requirements() -> list[str]:

@@ -9,6 +9,10 @@
 - ``uv``: the same environment, built with ``uv venv`` and ``uv pip install``.
 - ``conda``: a conda environment from the model's ``conda.yaml``.
 
+:func:`prepare_python_environment` and :func:`prepare_conda_environment` build the same cached
+environments from a ``python_env.yaml`` or ``conda.yaml`` anywhere (an MLproject's), for
+``runyard run``.
+
 Built environments are cached under ``RUNYARD_ENV_ROOT`` (default ``~/.cache/runyard/envs``), in
 a directory named by a hash of everything that goes into them: the Python version, the build
 tools, the model's requirements, the env manager and how runyard is installed (from a
@@ -65,8 +69,12 @@ __all__ = [
     "environment_dir",
     "find_python",
     "model_requirements",
+    "prepare_conda_environment",
     "prepare_environment",
+    "prepare_python_environment",
+    "python_env_from_conda_yaml",
     "read_python_env",
+    "read_python_env_file",
     "runyard_source",
     "stderr_progress",
 ]
@@ -154,6 +162,33 @@ def _conda_python(doc: dict[str, Any]) -> str | None:
     return None
 
 
+def _parse_python_env(path: Path, invalid: str, default_python: str | None) -> PythonEnv:
+    doc = yaml.safe_load(path.read_text())
+    python = (doc.get("python") or default_python) if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or not python:
+        raise InvalidParameterValue(f"{invalid}: expected a mapping with a 'python' version")
+    return PythonEnv(
+        str(python),
+        tuple(str(d) for d in doc.get("build_dependencies") or ()),
+        tuple(str(d) for d in doc.get("dependencies") or ()),
+    )
+
+
+def read_python_env_file(path: str | os.PathLike[str]) -> PythonEnv:
+    """A ``python_env.yaml`` file on its own (an MLproject's); without a ``python`` key it
+    asks for this interpreter's version, as MLflow does."""
+    file = Path(path)
+    return _parse_python_env(file, f"Invalid {file.name} '{file}'", platform.python_version())
+
+
+def python_env_from_conda_yaml(path: str | os.PathLike[str]) -> PythonEnv:
+    """The virtualenv equivalent of a ``conda.yaml``: its Python version (this interpreter's
+    when it names none) and the requirements of its ``pip`` section."""
+    doc = _load_conda_yaml(Path(path))
+    python = _conda_python(doc) or platform.python_version()
+    return PythonEnv(python, (), tuple(_conda_pip_deps(doc)))
+
+
 def read_python_env(model_dir: str | os.PathLike[str]) -> PythonEnv:
     """The model's ``python_env.yaml``; for models without one, the Python version from the
     MLmodel file (or ``conda.yaml``) and the requirements from ``requirements.txt`` (or the pip
@@ -163,16 +198,7 @@ def read_python_env(model_dir: str | os.PathLike[str]) -> PythonEnv:
     name = env.get("virtualenv") if isinstance(env, dict) else None
     path = root / str(name or PYTHON_ENV_FILE_NAME)
     if path.is_file():
-        doc = yaml.safe_load(path.read_text())
-        if not isinstance(doc, dict) or not doc.get("python"):
-            raise InvalidParameterValue(
-                f"Invalid {path.name} in '{root}': expected a mapping with a 'python' version"
-            )
-        return PythonEnv(
-            str(doc["python"]),
-            tuple(str(d) for d in doc.get("build_dependencies") or ()),
-            tuple(str(d) for d in doc.get("dependencies") or ()),
-        )
+        return _parse_python_env(path, f"Invalid {path.name} in '{root}'", None)
     conda = _load_conda_yaml(_conda_yaml_path(root, env))
     python = flavor.get("python_version") or _conda_python(conda) or platform.python_version()
     if (root / REQUIREMENTS_FILE_NAME).is_file():
@@ -193,6 +219,10 @@ def model_requirements(
     """
     root = Path(model_dir)
     env = python_env if python_env is not None else read_python_env(root)
+    return _requirements(env, root, install_runyard)
+
+
+def _requirements(env: PythonEnv, root: Path, install_runyard: bool) -> tuple[list[str], list[str]]:
     requirements: list[str] = []
     constraints: list[str] = []
     for line in env.dependencies:
@@ -275,10 +305,11 @@ def _interpreter_version(executable: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def find_python(version: str) -> str:
+def find_python(version: str, *, subject: str = "model") -> str:
     """An interpreter of ``version``'s major.minor: this one, else ``python3.X`` on PATH.
 
-    Raises a one-line :class:`RunyardError` naming the version when none is found.
+    Raises a one-line :class:`RunyardError` naming the version (and ``subject``, the model or
+    the project that needs it) when none is found.
     """
     want = PythonEnv(version).minor_version
     have = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -287,10 +318,11 @@ def find_python(version: str) -> str:
     candidate = shutil.which(f"python{want}")
     if candidate is not None and _interpreter_version(candidate) == want:
         return candidate
+    verb = "serve" if subject == "model" else "run"
     raise RunyardError(
-        f"The model needs Python {want} (its {PYTHON_ENV_FILE_NAME} says python {version}), but "
-        f"this is Python {have} and no python{want} was found on PATH. Install Python {want}, "
-        "or serve with --env-manager local to use this interpreter."
+        f"The {subject} needs Python {want} (its {PYTHON_ENV_FILE_NAME} says python {version}), "
+        f"but this is Python {have} and no python{want} was found on PATH. Install Python "
+        f"{want}, or {verb} with --env-manager local to use this interpreter."
     )
 
 
@@ -441,10 +473,13 @@ class _Plan:
 
 
 def _plan(model_dir: Path, env_manager: str, install_runyard: bool) -> _Plan:
-    python_env = read_python_env(model_dir)
-    requirements, constraints = model_requirements(
-        model_dir, python_env, install_runyard=install_runyard
-    )
+    return _plan_for(read_python_env(model_dir), model_dir, env_manager, install_runyard)
+
+
+def _plan_for(
+    python_env: PythonEnv, base_dir: Path, env_manager: str, install_runyard: bool
+) -> _Plan:
+    requirements, constraints = _requirements(python_env, base_dir, install_runyard)
     source = runyard_source()
     runyard_args = tuple(source.pip_args()) if install_runyard else ()
     extra = (source.fingerprint(),) if install_runyard else ()
@@ -488,6 +523,11 @@ def _build_steps(plan: _Plan, env_dir: Path, base_python: str) -> Callable[[], N
 
 
 # -- conda --------------------------------------------------------------------------------------
+def conda_available() -> bool:
+    """Whether a conda executable is on PATH (or named by CONDA_EXE)."""
+    return bool(os.environ.get("CONDA_EXE") or shutil.which("conda"))
+
+
 def _find_conda() -> str:
     found = os.environ.get("CONDA_EXE") or shutil.which("conda")
     if not found:
@@ -504,6 +544,10 @@ def _conda_plan(model_dir: Path, install_runyard: bool) -> tuple[_Plan, dict[str
     doc = _load_conda_yaml(path)
     if not doc:
         raise ResourceDoesNotExist(f"The model has no conda environment file: '{path}'")
+    return _conda_plan_for(doc, install_runyard)
+
+
+def _conda_plan_for(doc: dict[str, Any], install_runyard: bool) -> tuple[_Plan, dict[str, Any]]:
     deps = []
     for dep in doc.get("dependencies") or []:
         if isinstance(dep, dict) and "pip" in dep and install_runyard:
@@ -584,14 +628,64 @@ def prepare_environment(
     _check_manager(env_manager)
     if env_manager == "local":
         return sys.executable
-    say: Progress = progress or (lambda _line: None)
-    root = Path(env_root) if env_root is not None else default_env_root()
     model = Path(model_dir)
     doc: dict[str, Any] = {}
     if env_manager == "conda":
         plan, doc = _conda_plan(model, install_runyard)
     else:
         plan = _plan(model, env_manager, install_runyard)
+    return _materialize(plan, doc, env_root, progress, "model")
+
+
+def prepare_python_environment(
+    python_env: PythonEnv,
+    base_dir: str | os.PathLike[str],
+    env_manager: str,
+    install_runyard: bool = True,
+    *,
+    env_root: str | os.PathLike[str] | None = None,
+    progress: Progress | None = stderr_progress,
+    subject: str = "project",
+) -> str:
+    """The Python executable of a cached ``virtualenv``/``uv`` environment built from
+    ``python_env`` (``-r``/``-c`` files relative to ``base_dir``), building it once.
+
+    The cache, locking and marker rules are those of :func:`prepare_environment`.
+    """
+    if env_manager not in ("virtualenv", "uv"):
+        raise InvalidParameterValue(
+            f"Invalid env manager '{env_manager}' for a python_env.yaml: use virtualenv or uv."
+        )
+    plan = _plan_for(python_env, Path(base_dir), env_manager, install_runyard)
+    return _materialize(plan, {}, env_root, progress, subject)
+
+
+def prepare_conda_environment(
+    conda_yaml: str | os.PathLike[str],
+    install_runyard: bool = True,
+    *,
+    env_root: str | os.PathLike[str] | None = None,
+    progress: Progress | None = stderr_progress,
+    subject: str = "project",
+) -> str:
+    """The Python executable of a cached conda environment built from ``conda_yaml``."""
+    doc = _load_conda_yaml(Path(conda_yaml))
+    if not doc:
+        raise ResourceDoesNotExist(f"The {subject} has no conda environment file: '{conda_yaml}'")
+    plan, doc = _conda_plan_for(doc, install_runyard)
+    return _materialize(plan, doc, env_root, progress, subject)
+
+
+def _materialize(
+    plan: _Plan,
+    doc: dict[str, Any],
+    env_root: str | os.PathLike[str] | None,
+    progress: Progress | None,
+    subject: str,
+) -> str:
+    env_manager = plan.env_manager
+    say: Progress = progress or (lambda _line: None)
+    root = Path(env_root) if env_root is not None else default_env_root()
     env_dir = root / plan.name
     python = _env_python(env_dir)
     if (env_dir / MARKER_FILE_NAME).is_file():
@@ -600,7 +694,7 @@ def prepare_environment(
     if env_manager == "conda":
         steps = _conda_steps(plan, env_dir, doc)
     else:
-        steps = _build_steps(plan, env_dir, find_python(plan.python_env.python))
+        steps = _build_steps(plan, env_dir, find_python(plan.python_env.python, subject=subject))
     with _exclusive(root / f"{plan.name}.lock", say):
         if (env_dir / MARKER_FILE_NAME).is_file():  # another process built it meanwhile
             return str(python)
@@ -610,7 +704,7 @@ def prepare_environment(
             count != 1
         )
         say(
-            f"Creating a {env_manager} environment for the model (Python "
+            f"Creating a {env_manager} environment for the {subject} (Python "
             f"{plan.python_env.python}, {what}) in {env_dir} (cached for next time) ..."
         )
         _build(env_dir, steps, plan.describe())

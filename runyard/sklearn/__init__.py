@@ -47,6 +47,7 @@ __all__ = [
     "SERIALIZATION_FORMAT_PICKLE",
     "SERIALIZATION_FORMAT_SKOPS",
     "SUPPORTED_SERIALIZATION_FORMATS",
+    "autolog",
     "get_default_pip_requirements",
     "load_model",
     "log_model",
@@ -68,6 +69,14 @@ _SUPPORTED_PYFUNC_PREDICT_FNS = (
     "predict_joint_log_proba",
     "score",
 )
+
+
+def autolog(*args: Any, **kwargs: Any) -> None:
+    """Enable (or disable) scikit-learn autologging; see :func:`runyard.autolog.sklearn.autolog`
+    for the options (MLflow's: ``log_models``, ``max_tuning_runs``, ``silent``, ...)."""
+    from runyard.autolog.sklearn import autolog as sklearn_autolog
+
+    sklearn_autolog(*args, **kwargs)
 
 
 def get_default_pip_requirements(
