@@ -6,8 +6,10 @@ logging for the ``log_metric`` loop), the ``log`` loop against trackio (its own
 venv). The server suite (``--servers``) runs :mod:`benchmarks.server_suite`
 against ``runyard server``, ``mlflow server`` and FastTrackML. The serving suite
 (``--suite serving``) runs :mod:`benchmarks.serving` against ``runyard models
-serve`` and ``mlflow models serve``. Each prints a Markdown table and writes it
-into its own section of ``benchmarks/RESULTS.md``.
+serve`` and ``mlflow models serve``. The autolog suite (``--suite autolog``)
+runs :mod:`benchmarks.autolog`: the overhead of runyard's and MLflow's autologging
+on LightGBM, XGBoost and Lightning training. Each prints a Markdown table and
+writes it into its own section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import venvs
+from benchmarks.autolog import AUTOLOG_END_MARKER, AUTOLOG_START_MARKER, run_autolog_suite
+from benchmarks.autolog import render as render_autolog
 from benchmarks.report import END_MARKER, START_MARKER, Collected, render_report, write_results
 from benchmarks.runner import (
     TRACKIO_SCRIPT,
@@ -40,7 +44,7 @@ from benchmarks.serving import render as render_serving
 from benchmarks.workloads import FULL, GROUPS, QUICK, Sizes
 
 TOOLS = ("runyard", "mlflow", "trackio")
-SUITES = ("embedded", "server", "serving", "all")
+SUITES = ("embedded", "server", "serving", "autolog", "all")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -55,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=SUITES,
         default="embedded",
         help="embedded libraries (default), tracking servers, model serving "
-        "(benchmarks/serving.py), or all three",
+        "(benchmarks/serving.py), autologging overhead (benchmarks/autolog.py), or all four",
     )
     parser.add_argument(
         "--servers",
@@ -182,6 +186,15 @@ def run_serving(args: argparse.Namespace, command: str, only: set[str]) -> tuple
     return block, not problems
 
 
+def run_autolog(args: argparse.Namespace, command: str, only: set[str]) -> tuple[str, bool]:
+    """The autologging-overhead suite; its Markdown block and whether all went well."""
+    results, problems, sizes = run_autolog_suite(
+        only & {"runyard", "mlflow"}, quick=args.quick, install=not args.no_install
+    )
+    block = render_autolog(results, problems, sizes, quick=args.quick, command=command)
+    return block, not problems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen suite(s); exit status 1 if anything failed or could not run."""
     args = parse_args(argv)
@@ -215,6 +228,14 @@ def main(argv: list[str] | None = None) -> int:
             markers = (SERVING_START_MARKER, SERVING_END_MARKER)
             write_results(output, block, markers, SERVER_END_MARKER)
             log(f"wrote the serving section of {output}")
+    if args.suite in ("autolog", "all"):
+        block, passed = run_autolog(args, command, only)
+        print(block)
+        ok &= passed
+        if output is not None:
+            markers = (AUTOLOG_START_MARKER, AUTOLOG_END_MARKER)
+            write_results(output, block, markers, SERVING_END_MARKER)
+            log(f"wrote the autolog section of {output}")
     return 0 if ok else 1
 
 

@@ -35,6 +35,7 @@ from runyard.sklearn._serialize import (
 
 __all__ = [
     "FLAVOR_NAME",
+    "autolog",
     "get_default_pip_requirements",
     "load_model",
     "log_model",
@@ -60,6 +61,14 @@ _SKOPS_TRUSTED_TYPES = frozenset(
 
 def _lgb() -> Any:
     return require("lightgbm", package="lightgbm", extra="lightgbm")
+
+
+def autolog(*args: Any, **kwargs: Any) -> None:
+    """Enable (or disable) LightGBM autologging; see :func:`runyard.autolog.lightgbm.autolog`
+    for the options (MLflow's: ``log_models``, ``log_input_examples``, ``silent``, ...)."""
+    from runyard.autolog.lightgbm import autolog as lightgbm_autolog
+
+    lightgbm_autolog(*args, **kwargs)
 
 
 def get_default_pip_requirements(

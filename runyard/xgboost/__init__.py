@@ -29,6 +29,7 @@ from runyard.errors import InvalidParameterValue
 
 __all__ = [
     "FLAVOR_NAME",
+    "autolog",
     "get_default_pip_requirements",
     "load_model",
     "log_model",
@@ -45,6 +46,14 @@ _MODEL_FORMATS = ("ubj", "json", "xgb")
 
 def _xgb() -> Any:
     return require("xgboost", package="xgboost", extra="xgboost")
+
+
+def autolog(*args: Any, **kwargs: Any) -> None:
+    """Enable (or disable) XGBoost autologging; see :func:`runyard.autolog.xgboost.autolog`
+    for the options (MLflow's: ``log_models``, ``log_input_examples``, ``silent``, ...)."""
+    from runyard.autolog.xgboost import autolog as xgboost_autolog
+
+    xgboost_autolog(*args, **kwargs)
 
 
 def get_default_pip_requirements() -> list[str]:
