@@ -132,6 +132,11 @@ def history(run_id: str, key: str) -> list[tuple[int, float]]:
     return [(m.step, m.value) for m in runyard.Client().get_metric_history(run_id, key)]
 
 
+def approx_series(points: Any) -> list[tuple[int, Any]]:
+    """(step, value) pairs with exact steps and approximate values (pytest.approx is flat)."""
+    return [(step, pytest.approx(value)) for step, value in points]
+
+
 def artifact_paths(run_id: str, path: str | None = None) -> list[str]:
     return sorted(f.path for f in runyard.Client().list_artifacts(run_id, path))
 
@@ -157,7 +162,7 @@ def test_fit_logs_params_epoch_metrics_summary_and_model(
     expected_keys = {"train_loss", "train_loss_step", "train_loss_epoch", "val_loss", "val_const"}
     assert set(run.data.metrics) == expected_keys
     for key in expected_keys:
-        assert history(run_id, key) == pytest.approx(
+        assert history(run_id, key) == approx_series(
             [(epoch, values[key]) for epoch, values in enumerate(recorder.epochs)]
         )
     assert run.data.metrics["val_loss"] == pytest.approx(recorder.epochs[-1]["val_loss"])
@@ -198,15 +203,15 @@ def test_step_metrics_and_epoch_interval(
 
     run_id = only_run().info.run_id
     # Step metrics at Lightning's global step (1..6 for 3 epochs of 2 batches).
-    assert history(run_id, "train_loss_step") == pytest.approx(
+    assert history(run_id, "train_loss_step") == approx_series(
         [(step, values["train_loss_step"]) for step, values in recorder.steps]
     )
     assert [step for step, _ in recorder.steps] == [1, 2, 3, 4, 5, 6]
     # The epoch metrics, every second epoch (epoch 1 only), without the step metric.
-    assert history(run_id, "train_loss_epoch") == pytest.approx(
+    assert history(run_id, "train_loss_epoch") == approx_series(
         [(1, recorder.epochs[1]["train_loss_epoch"])]
     )
-    assert history(run_id, "val_loss") == pytest.approx([(1, recorder.epochs[1]["val_loss"])])
+    assert history(run_id, "val_loss") == approx_series([(1, recorder.epochs[1]["val_loss"])])
     assert runyard.last_logged_model() is None
 
 
@@ -488,7 +493,7 @@ def test_raw_training_loop_logs_through_log_model(autolog_off: str) -> None:
         for epoch, value in enumerate(losses):
             runyard.log_metrics({"train_loss": value}, step=epoch)
         info = rpt.log_model(net, name="model", input_example=x[:2].numpy())
-    assert history(run.info.run_id, "train_loss") == pytest.approx(list(enumerate(losses)))
+    assert history(run.info.run_id, "train_loss") == approx_series(list(enumerate(losses)))
     loaded = rpt.load_model(info.model_uri)
     with torch.no_grad():
         np.testing.assert_allclose(loaded(x).numpy(), net(x).numpy(), rtol=1e-6)
