@@ -83,3 +83,26 @@ def test_concurrent_first_open(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     store = SqlTrackingStore(f"sqlite:///{db}", str(tmp_path))
     assert {e.name for e in store.search_experiments()} == {"Default", "e0", "e1", "e2", "e3"}
+
+
+def test_upgrade_from_0001_keeps_data_and_adds_the_model_tables(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(uri)
+    upgrade(engine, "0001_initial")
+    assert current_revision(engine) == "0001_initial"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage,"
+                " creation_time, last_update_time) VALUES (7, 'kept', '/a', 'active', 1, 1)"
+            )
+        )
+    engine.dispose()
+    store = SqlTrackingStore(uri, str(tmp_path / "artifacts"))  # the embedded default upgrades
+    try:
+        assert current_revision(store.engine) == schema.SCHEMA_REVISION
+        assert store.get_experiment("7").name == "kept"
+        model = store.create_registered_model("after-upgrade")
+        assert model.name == "after-upgrade"
+    finally:
+        store.close()
