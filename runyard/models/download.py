@@ -113,14 +113,10 @@ def _runs_model_location(client: Client, uri: str) -> str:
     if not path or _has_mlmodel(client, location):
         return location
     # MLflow 3 keeps a run's models as logged models; runs:/<run>/<name> still names them.
-    found = client.search_logged_models(
-        [run.info.experiment_id],
-        filter_string=f"name = '{path}' AND source_run_id = '{run_id}'",
-        max_results=1,
-    )
-    if len(found):
-        return found[0].artifact_location
-    return location
+    from runyard.tracking.logged_model_client import run_logged_model
+
+    model = run_logged_model(client, run, path)
+    return model.artifact_location if model is not None else location
 
 
 def _has_mlmodel(client: Client, location: str) -> bool:

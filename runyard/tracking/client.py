@@ -20,7 +20,6 @@ from runyard.entities import (
     Experiment,
     ExperimentTag,
     FileInfo,
-    LoggedModel,
     Metric,
     PagedList,
     Param,
@@ -34,7 +33,7 @@ from runyard.store.artifact import ArtifactRepository, get_artifact_repository
 from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
 from runyard.tracking import artifact_files
 from runyard.tracking.context import current_user
-from runyard.tracking.logged_model_client import LoggedModelClientMixin
+from runyard.tracking.logged_model_client import LoggedModelClientMixin, run_logged_model
 from runyard.tracking.registry import get_store, get_writer, resolve_tracking_uri
 from runyard.tracking.registry_client import RegistryClientMixin
 from runyard.tracking.writer import AsyncWriter
@@ -332,24 +331,12 @@ class Client(RegistryClientMixin, LoggedModelClientMixin):
         try:
             return self._artifact_repo(run_id).download_artifacts(path, dst_path)
         except ResourceDoesNotExist:
-            model = self._run_logged_model(run_id, path)
+            model = run_logged_model(self, self.get_run(run_id), path)
             if model is None:
                 raise
         repo = get_artifact_repository(model.artifact_location, self._tracking_uri)
         dest = os.path.join(dst_path or tempfile.mkdtemp(prefix="runyard-dl-"), path)
         return repo.download_artifacts("", dest)
-
-    def _run_logged_model(self, run_id: str, name: str) -> LoggedModel | None:
-        name = name.strip("/")
-        if not name or "'" in name:
-            return None
-        run = self.get_run(run_id)
-        found = self.search_logged_models(
-            [run.info.experiment_id],
-            f"name = '{name}' AND source_run_id = '{run_id}'",
-            max_results=1,
-        )
-        return found[0] if len(found) else None
 
     def _log_file(self, run_id: str, artifact_file: str, write: Any) -> None:
         directory, name = os.path.split(artifact_file.replace("\\", "/"))

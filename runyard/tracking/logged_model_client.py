@@ -10,10 +10,11 @@ from runyard.entities import (
     LoggedModelParameter,
     LoggedModelTag,
     PagedList,
+    Run,
 )
 from runyard.store.base import TrackingStore
 
-__all__ = ["LoggedModelClientMixin"]
+__all__ = ["LoggedModelClientMixin", "run_logged_model"]
 
 
 class LoggedModelClientMixin:
@@ -95,3 +96,20 @@ class LoggedModelClientMixin:
     def log_outputs(self, run_id: str, models: list[LoggedModelOutput]) -> None:
         """Record that a run produced these logged models."""
         self._store.log_outputs(run_id, models)
+
+
+def run_logged_model(client: LoggedModelClientMixin, run: Run, name: str) -> LoggedModel | None:
+    """The logged model ``name`` produced by ``run`` (newest if several), or None.
+
+    MLflow 3 keeps a run's models outside the run's artifacts, yet ``runs:/<run>/<name>`` and
+    ``download_artifacts(run_id, "<name>")`` still name them; this is the lookup both use.
+    """
+    name = name.strip("/")
+    if not name or "'" in name:  # not a model name the filter grammar can quote
+        return None
+    found = client.search_logged_models(
+        [run.info.experiment_id],
+        f"name = '{name}' AND source_run_id = '{run.info.run_id}'",
+        max_results=1,
+    )
+    return found[0] if len(found) else None
