@@ -62,8 +62,10 @@ def _free_port() -> int:
         return port
 
 
-def _start_server(root: Path) -> TrackingServer:
-    kind = _server_kind()
+def start_server(root: Path, kind: str | None = None) -> TrackingServer:
+    """Start a server process on a free port with its store under ``root`` (``kind``:
+    ``runyard`` or ``mlflow``; default: the ``RUNYARD_TEST_SERVER`` choice)."""
+    kind = kind or _server_kind()
     port = _free_port()
     program = (
         [str(Path(sys.executable).parent / "runyard")]
@@ -92,12 +94,13 @@ def _start_server(root: Path) -> TrackingServer:
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    _stop_server(server)
+    stop_server(server)
     tail = (root / "server.log").read_text(errors="replace")[-3000:]
     raise RuntimeError(f"{kind} server did not start ({' '.join(command)}):\n{tail}")
 
 
-def _stop_server(server: TrackingServer) -> None:
+def stop_server(server: TrackingServer) -> None:
+    """Stop a server started by :func:`start_server`."""
     server.process.terminate()
     try:
         server.process.wait(timeout=15)
@@ -109,9 +112,9 @@ def _stop_server(server: TrackingServer) -> None:
 @pytest.fixture(scope="session")
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
     """One tracking server process for the session (test_rest.py and artifact/test_http.py)."""
-    server = _start_server(tmp_path_factory.mktemp("tracking-server"))
+    server = start_server(tmp_path_factory.mktemp("tracking-server"))
     yield server
-    _stop_server(server)
+    stop_server(server)
 
 
 @pytest.fixture

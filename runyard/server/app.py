@@ -17,7 +17,9 @@ from runyard.server.handlers import (
     artifacts,
     experiments,
     logged_models,
+    metric_charts,
     registry,
+    run_keys,
     runs,
     service,
 )
@@ -35,6 +37,8 @@ ENDPOINTS: list[Endpoint] = [
     *runs.ENDPOINTS,
     *logged_models.ENDPOINTS,
     *registry.ENDPOINTS,
+    *run_keys.ENDPOINTS,
+    *metric_charts.ENDPOINTS,
     *service.ENDPOINTS,
 ]
 _ARTIFACTS_ONLY = "This server only serves artifacts (--artifacts-only)."
@@ -80,6 +84,10 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
         *_tracking_routes(ctx),
         *artifacts.artifact_routes(ctx),
     ]
+    if ctx.store is not None:
+        from runyard.server.ui import ui_routes
+
+        routes += ui_routes(ctx)
     if settings.static_prefix:
         routes = [Mount(settings.static_prefix, routes=routes)]
     middleware = []

@@ -8,16 +8,26 @@ from sqlalchemy import Engine
 
 from runyard.store.sql.engine import make_engine, prepare_schema
 from runyard.store.sql.experiments import ExperimentOps
+from runyard.store.sql.history_downsample import HistoryDownsampleOps
 from runyard.store.sql.logged_models import LoggedModelOps
 from runyard.store.sql.logging_ops import LoggingOps
 from runyard.store.sql.registry import RegistryOps
+from runyard.store.sql.run_keys import RunKeyOps
 from runyard.store.sql.runs import RunOps
 from runyard.store.sql.statements import Statements
 
 __all__ = ["SqlTrackingStore"]
 
 
-class SqlTrackingStore(ExperimentOps, RunOps, LoggingOps, LoggedModelOps, RegistryOps):
+class SqlTrackingStore(
+    ExperimentOps,
+    RunOps,
+    LoggingOps,
+    LoggedModelOps,
+    RegistryOps,
+    RunKeyOps,
+    HistoryDownsampleOps,
+):
     """A tracking store over any SQLAlchemy database URI.
 
     Args:
