@@ -11,6 +11,7 @@ from runyard.store.sql.experiments import ExperimentOps
 from runyard.store.sql.history_downsample import HistoryDownsampleOps
 from runyard.store.sql.logged_models import LoggedModelOps
 from runyard.store.sql.logging_ops import LoggingOps
+from runyard.store.sql.metric_summaries import MetricSummaryOps
 from runyard.store.sql.registry import RegistryOps
 from runyard.store.sql.run_keys import RunKeyOps
 from runyard.store.sql.runs import RunOps
@@ -27,6 +28,7 @@ class SqlTrackingStore(
     RegistryOps,
     RunKeyOps,
     HistoryDownsampleOps,
+    MetricSummaryOps,
 ):
     """A tracking store over any SQLAlchemy database URI.
 
