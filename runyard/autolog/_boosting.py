@@ -20,11 +20,11 @@ still leaves the model logged, and nothing here can fail the user's training.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -327,28 +327,64 @@ def resolve_example_and_signature(
 
 
 # -- feature importance ------------------------------------------------------------------------
+class ImportancePlots:
+    """``feature_importance_<type>.png`` drawn on a worker thread into a temporary folder.
+
+    The plots are the costliest thing autolog does after training (~50 ms each); drawing them
+    while the calling thread logs the model (whose save spends its time in the library's C code,
+    outside the GIL) takes most of that off the training call. :func:`log_feature_importance`
+    waits for the thread, so every file is uploaded before ``train`` returns, as before.
+    """
+
+    def __init__(self, importances: Mapping[str, Mapping[str, Any]]) -> None:
+        self.folder = tempfile.mkdtemp(prefix="runyard-importance-")
+        self.failures: dict[str, Exception] = {}
+        self._thread = threading.Thread(
+            target=self._draw, args=(importances,), name="runyard-importance-plots", daemon=True
+        )
+        self._thread.start()
+
+    def _draw(self, importances: Mapping[str, Mapping[str, Any]]) -> None:
+        for imp_type, importance in importances.items():
+            path = os.path.join(self.folder, f"feature_importance_{imp_type}.png")
+            try:
+                plot_importance(list(importance), list(importance.values()), imp_type, path)
+            except Exception as exc:  # reported by the caller's thread
+                self.failures[imp_type] = exc
+
+    def wait(self) -> None:
+        """Block until every plot is drawn (or failed)."""
+        self._thread.join()
+
+    def discard(self) -> None:
+        """Wait, then remove the folder and what is in it."""
+        self.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def log_feature_importance(
     config: AutologConfig,
     run_id: str,
     importances: Mapping[str, Mapping[str, Any]],
     json_indent: int | None,
+    plots: ImportancePlots | None = None,
 ) -> None:
     """``feature_importance_<type>.json`` (feature → importance) and ``.png`` (a bar plot) for
     each importance type, uploaded together. A plot that fails is a warning; its JSON still lands.
-    """
-    with tempfile.TemporaryDirectory(prefix="runyard-importance-") as tmp:
+    ``plots``: the PNGs already being drawn (else they are drawn here)."""
+    plots = plots or ImportancePlots(importances)
+    try:
+        plots.wait()
+        for imp_type, exc in plots.failures.items():
+            if not config.silent:
+                log.warning("Failed to log feature importance plot (%s): %s", imp_type, exc)
         for imp_type, importance in importances.items():
-            plot = functools.partial(
-                plot_importance,
-                list(importance),
-                list(importance.values()),
-                imp_type,
-                os.path.join(tmp, f"feature_importance_{imp_type}.png"),
-            )
-            attempt(config, "log feature importance plot", plot)
-            with open(os.path.join(tmp, f"feature_importance_{imp_type}.json"), "w") as f:
+            path = os.path.join(plots.folder, f"feature_importance_{imp_type}.json")
+            with open(path, "w") as f:
                 json.dump(dict(importance), f, indent=json_indent)
-        fluent._client().log_artifacts(run_id, tmp)
+        fluent._client().log_artifacts(run_id, plots.folder)
+    finally:
+        plots.discard()
 
 
 # -- scikit-learn API sessions -----------------------------------------------------------------
@@ -623,20 +659,29 @@ class BoostingAutolog:
                 lambda: log_early_stopping(sink, stopped, best, best_step, dataset=named),
             )
         importances = self.importances(config, model)
-        if importances:
-            attempt(
-                config,
-                "log feature importance",
-                lambda: log_feature_importance(
-                    config, run_id, importances, self.importance_json_indent
-                ),
-            )
-        if config.log_models and session is None:
-            attempt(
-                config,
-                "log the model",
-                lambda: self._log_booster(config, arguments, model, sink.model_id),
-            )
+        plots = (
+            attempt(config, "draw feature importance", lambda: ImportancePlots(importances))
+            if importances
+            else None
+        )
+        try:
+            if config.log_models and session is None:
+                attempt(
+                    config,
+                    "log the model",
+                    lambda: self._log_booster(config, arguments, model, sink.model_id),
+                )
+            if importances:
+                attempt(
+                    config,
+                    "log feature importance",
+                    lambda: log_feature_importance(
+                        config, run_id, importances, self.importance_json_indent, plots
+                    ),
+                )
+        finally:
+            if plots is not None:
+                plots.discard()
 
     def _log_booster(
         self, config: AutologConfig, arguments: dict[str, Any], model: Any, model_id: str | None

@@ -151,7 +151,8 @@ def plot_importance(
             Patch(color=colors[c % len(colors)], label=f"Class {c}") for c in range(num_classes)
         ]
         fig.legend(handles=handles, loc="lower right", bbox_to_anchor=(x1, y0, 0, 0))
-    fig.savefig(path)
+    # zlib level 1: a third of the encoding time of the default 6, a few KB more per file.
+    fig.savefig(path, pil_kwargs={"compress_level": 1})
 
 
 def _tick_labels(ticks: Sequence[float], unicode_minus: bool) -> tuple[list[str], str]:

@@ -112,7 +112,9 @@ def log_model(
     run = fluent.active_run()
     run_id = run.info.run_id if run is not None else None
     if model_id is not None:
-        model = client.get_logged_model(model_id)
+        # Only its location is needed here: finalize below returns the model with its metrics.
+        client.flush()
+        model = client.store.get_logged_model(model_id, include_metrics=False)
     else:
         experiment_id = run.info.experiment_id if run is not None else fluent.active_experiment_id()
         # As MLflow 3: the model carries the run's params (the ones given here win).

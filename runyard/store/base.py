@@ -179,8 +179,11 @@ class TrackingStore(Protocol):
         """Create a PENDING logged model in an active experiment."""
         ...
 
-    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        """The logged model; RESOURCE_DOES_NOT_EXIST when unknown or deleted."""
+    def get_logged_model(
+        self, model_id: str, allow_deleted: bool = False, include_metrics: bool = True
+    ) -> LoggedModel:
+        """The logged model; RESOURCE_DOES_NOT_EXIST when unknown or deleted.
+        ``include_metrics=False`` lets a store skip loading its metric points (``metrics=[]``)."""
         ...
 
     def finalize_logged_model(

@@ -100,8 +100,11 @@ class RestLoggedModelOps:
             model = self.get_logged_model(model.model_id)
         return model
 
-    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        """``GET logged-models/<id>`` (``?allow_deleted=true`` to see a deleted one)."""
+    def get_logged_model(
+        self, model_id: str, allow_deleted: bool = False, include_metrics: bool = True
+    ) -> LoggedModel:
+        """``GET logged-models/<id>`` (``?allow_deleted=true`` to see a deleted one; the server
+        always sends the metrics)."""
         params = {"allow_deleted": "true"} if allow_deleted else None
         doc = self._http.call("GET", _model_path(model_id), params=params)
         return logged_model_from_json(doc["model"])

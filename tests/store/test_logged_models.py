@@ -239,6 +239,13 @@ def test_metrics_with_a_model_id_belong_to_the_model(
     assert (acc.value, acc.timestamp, acc.run_id, acc.model_id) == (0.9, 200, run_id, mid)
     assert (acc.dataset_name, acc.dataset_digest) == ("val", "d1")
     assert math.isnan(by_key[("loss", 0)].value)
+    # Callers that only need the model's location and status can skip the points.
+    head = store.get_logged_model(mid, include_metrics=False)
+    assert (head.model_id, head.artifact_location, head.metrics) == (
+        mid,
+        model.artifact_location,
+        [],
+    )
     # The run has its three series as usual.
     run_metrics = store.get_run(run_id).data.metrics
     assert sorted(run_metrics) == ["acc", "loss", "plain"]

@@ -130,8 +130,11 @@ def _model_from_row(
     )
 
 
-def _load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[LoggedModel]:
-    """Entities for ``logged_models`` rows: three queries per 500 models, whatever they hold."""
+def _load_models(
+    conn: Connection, rows: Sequence[Row[Any]], include_metrics: bool = True
+) -> list[LoggedModel]:
+    """Entities for ``logged_models`` rows: three queries per 500 models, whatever they hold
+    (two without the metric points)."""
     ids = [r.model_id for r in rows]
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     params: dict[str, dict[str, str]] = defaultdict(dict)
@@ -146,6 +149,8 @@ def _load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[LoggedModel
             select(lp.model_id, lp.key, lp.value).where(lp.model_id.in_(chunk))
         ):
             params[model_id][key] = value
+        if not include_metrics:
+            continue
         points = conn.execute(
             select(
                 lmm.model_id,
@@ -369,11 +374,15 @@ class LoggedModelOps(SqlBase):
             registrations=_registrations(tag_map),
         )
 
-    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        """The model with its tags, params and metric points; deleted ones only on request."""
+    def get_logged_model(
+        self, model_id: str, allow_deleted: bool = False, include_metrics: bool = True
+    ) -> LoggedModel:
+        """The model with its tags, params and metric points (every point logged with its id,
+        as MLflow returns them; ``include_metrics=False`` skips them); deleted ones only on
+        request."""
         with self._read() as conn:
             row = self._model_row(conn, model_id, allow_deleted)
-            return _load_models(conn, [row])[0]
+            return _load_models(conn, [row], include_metrics)[0]
 
     def finalize_logged_model(
         self, model_id: str, status: LoggedModelStatus | int | str
