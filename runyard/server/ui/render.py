@@ -115,7 +115,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     """``template`` rendered with ``context`` plus ``request``, ``url()`` and ``static()``."""
     prefix = prefix_of(request)
 
-    def url(path: str, **query: Any) -> str:
+    def url(path: str, /, **query: Any) -> str:
         params = {k: v for k, v in query.items() if v not in (None, "", [], ())}
         return prefix + path + ("?" + urlencode(params, doseq=True) if params else "")
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select, update
 
 from runyard.entities import Metric, PagedList, Param, RunTag
 from runyard.entities.run import metric_series
@@ -104,11 +104,20 @@ class LoggingOps(SqlBase):
                 summaries = summary_rows(points)
                 sql.upsert_summaries.run_rows(conn, summaries)
                 ids = self._series_ids(conn, run_id, [s[1] for s in summaries])
-                sql.insert_points.run_rows(conn, [(ids[p[1]], *p[2:]) for p in points])
+                inserted = sql.insert_points.run_rows(conn, [(ids[p[1]], *p[2:]) for p in points])
+                if inserted != len(points):
+                    # Some points were stored already (a replayed batch, a point sent twice):
+                    # they are not kept twice, so they must not be counted twice either.
+                    self._recount_points(conn, [ids[s[1]] for s in summaries])
                 # MLflow 3: a point logged with a model id also belongs to that logged model.
                 model_points = [m for m in metrics if m.model_id is not None]
                 if model_points:
                     write_model_metrics(self, conn, run_id, model_points)
+
+    def _recount_points(self, conn: Connection, series_ids: list[int]) -> None:
+        ms, mp = t.metric_summaries, t.metric_points
+        stored = select(func.count()).where(mp.c.series_id == ms.c.series_id).scalar_subquery()
+        conn.execute(update(ms).where(ms.c.series_id.in_(series_ids)).values(point_count=stored))
 
     def _series_ids(self, conn: Connection, run_id: str, keys: list[str]) -> dict[str, int]:
         """Series ids of (run, key) pairs; ids never change, so they are cached per store."""

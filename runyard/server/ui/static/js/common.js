@@ -101,7 +101,7 @@ export function setQuery(values) {
     for (const item of Array.isArray(value) ? value : [value]) query.append(key, String(item));
   }
   const text = query.toString();
-  history.replaceState(null, "", window.location.pathname + (text ? "?" + text : ""));
+  history.replaceState(null, "", window.location.pathname + (text ? "?" + text : "") + window.location.hash);
 }
 
 // Tabs: <div class="tabs" role="tablist"> with buttons[role=tab][aria-controls]; arrow keys move.
