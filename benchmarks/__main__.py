@@ -8,8 +8,9 @@ against ``runyard server``, ``mlflow server`` and FastTrackML. The serving suite
 (``--suite serving``) runs :mod:`benchmarks.serving` against ``runyard models
 serve`` and ``mlflow models serve``. The autolog suite (``--suite autolog``)
 runs :mod:`benchmarks.autolog`: the overhead of runyard's and MLflow's autologging
-on LightGBM, XGBoost and Lightning training. Each prints a Markdown table and
-writes it into its own section of ``benchmarks/RESULTS.md``.
+on LightGBM, XGBoost and Lightning training. The UI suite (``--suite ui``) runs
+:mod:`benchmarks.ui`: the web UI's pages at 100k runs in headless Chromium. Each
+prints a Markdown table and writes it into its own section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ from benchmarks.server_report import (
 from benchmarks.server_suite import SuiteOptions, run_server_suite
 from benchmarks.serving import SERVING_END_MARKER, SERVING_START_MARKER, run_serving_suite
 from benchmarks.serving import render as render_serving
+from benchmarks.ui import UI_END_MARKER, UI_START_MARKER, run_ui_suite
+from benchmarks.ui import render as render_ui
 from benchmarks.workloads import FULL, GROUPS, QUICK, Sizes
 
 TOOLS = ("runyard", "mlflow", "trackio")
-SUITES = ("embedded", "server", "serving", "autolog", "all")
+SUITES = ("embedded", "server", "serving", "autolog", "ui", "all")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -59,7 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=SUITES,
         default="embedded",
         help="embedded libraries (default), tracking servers, model serving "
-        "(benchmarks/serving.py), autologging overhead (benchmarks/autolog.py), or all four",
+        "(benchmarks/serving.py), autologging overhead (benchmarks/autolog.py), the web UI "
+        "in Chromium (benchmarks/ui.py), or all of them",
     )
     parser.add_argument(
         "--servers",
@@ -195,6 +199,15 @@ def run_autolog(args: argparse.Namespace, command: str, only: set[str]) -> tuple
     return block, not problems
 
 
+def run_ui(args: argparse.Namespace, command: str, only: set[str]) -> tuple[str, bool]:
+    """The web-UI suite; its Markdown block and whether all went well."""
+    results, problems, sizes = run_ui_suite(
+        args.quick, install=not args.no_install, with_mlflow="mlflow" in only
+    )
+    block = render_ui(results, problems, sizes, quick=args.quick, command=command)
+    return block, not problems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen suite(s); exit status 1 if anything failed or could not run."""
     args = parse_args(argv)
@@ -236,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
             markers = (AUTOLOG_START_MARKER, AUTOLOG_END_MARKER)
             write_results(output, block, markers, SERVING_END_MARKER)
             log(f"wrote the autolog section of {output}")
+    if args.suite in ("ui", "all"):
+        block, passed = run_ui(args, command, only)
+        print(block)
+        ok &= passed
+        if output is not None:
+            write_results(output, block, (UI_START_MARKER, UI_END_MARKER), AUTOLOG_END_MARKER)
+            log(f"wrote the UI section of {output}")
     return 0 if ok else 1
 
 
