@@ -102,7 +102,8 @@ def test_service_endpoints(api: TestClient) -> None:
     info = api.get("/api/3.0/mlflow/server-info").json()
     assert info["multipart_uploads_enabled"] is False
     assert info["artifact_serving_enabled"] is True
-    assert "runyard" in api.get("/").text
+    home = api.get("/", follow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (302, "/experiments")
 
 
 def test_openapi_describes_every_endpoint(api: TestClient) -> None:

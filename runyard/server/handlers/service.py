@@ -55,7 +55,7 @@ ENDPOINTS = [
 
 
 def service_routes(ctx: ServerContext) -> list[Route]:
-    """Health, version and the start page."""
+    """Health, version, and the start page of an artifacts-only server (others have the UI)."""
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("OK")
@@ -81,8 +81,10 @@ def service_routes(ctx: ServerContext) -> list[Route]:
         )
         return HTMLResponse(page)
 
-    return [
+    routes = [
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
-        Route("/", home, methods=["GET"]),
     ]
+    if ctx.store is None:  # an --artifacts-only server has no UI: say what it is at "/"
+        routes.append(Route("/", home, methods=["GET"]))
+    return routes
