@@ -138,3 +138,12 @@ def test_allowed_hosts_and_cors(tmp_path: Path) -> None:
         assert preflight.headers["access-control-allow-origin"] == "https://ui.example"
         other = api.get("/health", headers={"Origin": "https://other.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_unknown_paths_are_404_for_every_method(api: TestClient) -> None:
+    for method in ("GET", "POST", "PATCH", "DELETE"):
+        response = api.request(method, "/api/2.0/mlflow/no-such-endpoint")
+        assert response.status_code == 404, method
+    page = api.get("/no/such/page")
+    assert page.status_code == 404
+    assert "There is no page at /no/such/page." in page.text

@@ -12,12 +12,14 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -111,6 +113,23 @@ def _environment() -> Environment:
     return env
 
 
+@lru_cache(maxsize=8)
+def _import_map(prefix: str) -> str:
+    """An import map pinning every UI module to its versioned URL.
+
+    Pages load ``js/x.js?v=<version>``; a module's ``import "./common.js"`` resolves to the URL
+    without the query. Without this map the browser would load (and run) common.js twice, and
+    imported modules would escape the version's cache-busting."""
+    folder = os.path.join(os.path.dirname(__file__), "static", "js")
+    names = (
+        sorted(n for n in os.listdir(folder) if n.endswith(".js")) if os.path.isdir(folder) else []
+    )
+    base = f"{prefix}/static-files/js/"
+    imports = {base + name: f"{base}{name}?v={__version__}" for name in names}
+    # Only file names we ship go in, and "</" cannot occur in them: safe inside <script>.
+    return json.dumps({"imports": imports}, separators=(",", ":"))
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """``template`` rendered with ``context`` plus ``request``, ``url()`` and ``static()``."""
     prefix = prefix_of(request)
@@ -125,7 +144,14 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     html = (
         _environment()
         .get_template(template)
-        .render(request=request, url=url, static=static, prefix=prefix, **context)
+        .render(
+            request=request,
+            url=url,
+            static=static,
+            prefix=prefix,
+            import_map=Markup(_import_map(prefix)),
+            **context,
+        )
     )
     return HTMLResponse(html, status_code=status)
 
