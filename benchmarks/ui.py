@@ -10,7 +10,8 @@ Measured with Playwright driving the Debian ``chromium`` (``RUNYARD_CHROMIUM`` o
 a median over repetitions after one warm-up:
 
 * runs page first screen: from navigation start until the newest run's name is visible in the
-  runs table (runyard ``/experiments/<id>``; MLflow ``/#/experiments/<id>``);
+  runs table (runyard ``/experiments/<id>``; MLflow ``/#/experiments/<id>/runs``, its
+  model-training view);
 * sort round trip (runyard): click a metric column's header until the re-sorted table is in place;
 * filter round trip (runyard): type a filter, Enter, until the filtered table is in place;
 * chart (runyard): ``/metrics`` of 50 runs × 10,000 points until every run's trace is drawn.
@@ -208,7 +209,9 @@ def measure_mlflow(
 
     def open_runs(i: int) -> None:
         page.goto("about:blank")
-        page.goto(f"{url}/#/experiments/{exp}", wait_until="commit")
+        page.goto(
+            f"{url}/#/experiments/{exp}/runs?workflowType=machine_learning", wait_until="commit"
+        )
 
     first = _median(
         page, sizes.reps, open_runs,
