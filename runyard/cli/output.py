@@ -24,6 +24,7 @@ import click
 from runyard.entities import Experiment, FileInfo, PagedList, Run, ViewType
 from runyard.errors import RunyardError
 from runyard.tracking.client import Client
+from runyard.utils.time import format_duration
 
 __all__ = [
     "PAGE_SIZE",
@@ -154,23 +155,6 @@ def format_time(ms: int | None) -> str:
     if ms is None:
         return ""
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_duration(start_ms: int | None, end_ms: int | None) -> str:
-    """A run's duration: ``850ms``, ``12.3s``, ``4m 05s``, ``2h 03m`` ('' when unfinished)."""
-    if start_ms is None or end_ms is None:
-        return ""
-    ms = max(end_ms - start_ms, 0)
-    if ms < 1000:
-        return f"{ms}ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def format_size(size: int | None) -> str:

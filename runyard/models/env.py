@@ -15,10 +15,12 @@ were given.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
 import re
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -56,6 +58,12 @@ _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def _installed_version(package: str) -> str | None:
+    # Each lookup scans sys.path (~2 ms); every logged model asks for the same few packages.
+    return _version_on_path(package, tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=256)
+def _version_on_path(package: str, path: tuple[str, ...]) -> str | None:
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

@@ -146,16 +146,18 @@ def log_model(
         except Exception:  # the original failure is the one to report
             log.debug("Could not mark %s as failed", model.model_id, exc_info=True)
         raise
-    model = client.finalize_logged_model(model.model_id, "LOGGED_MODEL_READY")
+    model = client.store.finalize_logged_model(
+        model.model_id, "LOGGED_MODEL_READY", include_metrics=False
+    )
     version = None
     if registered_model_name:
         version = register_model(
             f"models:/{model.model_id}", registered_model_name, await_registration_for
         )
-    return _model_info(ModelInfo, mlmodel, model, version, name)
+    return _model_info(ModelInfo, mlmodel, model, version, name, client)
 
 
-def _model_info(cls: Any, mlmodel: Any, model: Any, version: Any, name: str) -> Any:
+def _model_info(cls: Any, mlmodel: Any, model: Any, version: Any, name: str, client: Any) -> Any:
     return cls(
         artifact_path=model.artifact_location,
         flavors=mlmodel.flavors,
@@ -172,6 +174,7 @@ def _model_info(cls: Any, mlmodel: Any, model: Any, version: Any, name: str) -> 
         name=name,
         params=dict(model.params),
         tags=dict(model.tags),
-        metrics=model.metrics,
+        # Read when asked for: a model trained for 1,000 iterations has thousands of points.
+        metrics_loader=lambda: client.get_logged_model(model.model_id).metrics,
         creation_timestamp=model.creation_timestamp,
     )

@@ -297,6 +297,7 @@ class ModelInfo:
         tags: dict[str, str] | None = None,
         metrics: list[Any] | None = None,
         creation_timestamp: int | None = None,
+        metrics_loader: Callable[[], list[Any] | None] | None = None,
     ) -> None:
         self._artifact_path = artifact_path
         self._flavors = flavors
@@ -321,6 +322,7 @@ class ModelInfo:
             "metrics": metrics,
             "creation_timestamp": creation_timestamp,
         }
+        self._metrics_loader = metrics_loader
 
     def _from_logged(self, key: str) -> Any:
         if self._explicit[key] is not None:
@@ -418,7 +420,9 @@ class ModelInfo:
 
     @property
     def metrics(self) -> list[Any] | None:
-        """The LoggedModel's metrics."""
+        """The LoggedModel's metrics (read from the store on first access when logged)."""
+        if self._explicit["metrics"] is None and self._metrics_loader is not None:
+            self._explicit["metrics"], self._metrics_loader = self._metrics_loader(), None
         value: list[Any] | None = self._from_logged("metrics")
         return value
 

@@ -187,9 +187,10 @@ class TrackingStore(Protocol):
         ...
 
     def finalize_logged_model(
-        self, model_id: str, status: LoggedModelStatus | int | str
+        self, model_id: str, status: LoggedModelStatus | int | str, include_metrics: bool = True
     ) -> LoggedModel:
-        """Set a logged model's final status (READY or UPLOAD_FAILED)."""
+        """Set a logged model's final status (READY or UPLOAD_FAILED); returns the model
+        (``include_metrics=False`` lets a store skip loading its metric points)."""
         ...
 
     def delete_logged_model(self, model_id: str) -> None:

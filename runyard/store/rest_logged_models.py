@@ -110,9 +110,9 @@ class RestLoggedModelOps:
         return logged_model_from_json(doc["model"])
 
     def finalize_logged_model(
-        self, model_id: str, status: LoggedModelStatus | int | str
+        self, model_id: str, status: LoggedModelStatus | int | str, include_metrics: bool = True
     ) -> LoggedModel:
-        """``PATCH logged-models/<id>`` with the final status."""
+        """``PATCH logged-models/<id>`` with the final status (the server sends the metrics)."""
         body = {"model_id": model_id, "status": LoggedModelStatus.parse(status).proto_name}
         doc = self._http.call("PATCH", _model_path(model_id), body=body, idempotent=True)
         return logged_model_from_json(doc["model"])

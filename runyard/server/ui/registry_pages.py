@@ -305,7 +305,6 @@ def version_page(ctx: ServerContext, request: Request, name: str, number: str) -
         request,
         "registry/version.html",
         section="models",
-        # ``version`` is taken: base.html's footer shows runyard's version under that name.
         mv=version,
         description=render_markdown(version.description or ""),
         location=location,

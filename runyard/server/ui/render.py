@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from runyard.errors import RunyardError
+from runyard.utils.time import format_duration
 from runyard.version import __version__
 
 if TYPE_CHECKING:
@@ -54,23 +55,6 @@ def format_time(ms: int | None) -> str:
     if ms is None or ms <= 0:
         return ""
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_duration(start_ms: int | None, end_ms: int | None) -> str:
-    """``1h 02m``, ``3m 04s``, ``5.2s`` between two epoch-millisecond times; "" when unknown."""
-    if not start_ms or not end_ms or end_ms < start_ms:
-        return ""
-    seconds = (end_ms - start_ms) / 1000
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
 
 
 def format_value(value: Any) -> str:
@@ -109,7 +93,7 @@ def _environment() -> Environment:
         ago=_ago,
         tojson_attr=lambda v: json.dumps(v, separators=(",", ":")),
     )
-    env.globals.update(duration=format_duration, version=__version__, urlencode=urlencode)
+    env.globals.update(duration=format_duration, runyard_version=__version__, urlencode=urlencode)
     return env
 
 

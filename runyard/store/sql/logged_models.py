@@ -259,33 +259,11 @@ def write_model_metrics(
             )
         value, is_nan = _stored_value(m.value)
         rows.append(
-            {
-                "model_id": m.model_id,
-                "key": m.key,
-                "timestamp": m.timestamp,
-                "step": m.step,
-                "run_id": run_id,
-                "value": value,
-                "is_nan": is_nan,
-                "dataset_name": m.dataset_name,
-                "dataset_digest": m.dataset_digest,
-            }
+            (m.model_id, m.key, m.timestamp, m.step, run_id, value, is_nan)
+            + (m.dataset_name, m.dataset_digest)
         )
-    _check_models(conn, (str(r["model_id"]) for r in rows))
-    stmt = store._insert(t.logged_model_metrics)
-    new = stmt.excluded
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["model_id", "key", "timestamp", "step", "run_id"],
-            set_={
-                "value": new.value,
-                "is_nan": new.is_nan,
-                "dataset_name": new.dataset_name,
-                "dataset_digest": new.dataset_digest,
-            },
-        ),
-        rows,
-    )
+    _check_models(conn, {str(r[0]) for r in rows})
+    store._sql.upsert_model_metrics.run_rows(conn, rows)
 
 
 # -- the mixin -------------------------------------------------------------------------------
@@ -385,7 +363,7 @@ class LoggedModelOps(SqlBase):
             return _load_models(conn, [row], include_metrics)[0]
 
     def finalize_logged_model(
-        self, model_id: str, status: LoggedModelStatus | int | str
+        self, model_id: str, status: LoggedModelStatus | int | str, include_metrics: bool = True
     ) -> LoggedModel:
         """Set the status (READY once the files are uploaded, or UPLOAD_FAILED)."""
         number = LoggedModelStatus.parse(status).to_int()
@@ -396,7 +374,7 @@ class LoggedModelOps(SqlBase):
                 .where(_lm.c.model_id == model_id)
                 .values(status=number, last_updated_timestamp_ms=now_ms())
             )
-            return _load_models(conn, [self._model_row(conn, model_id)])[0]
+            return _load_models(conn, [self._model_row(conn, model_id)], include_metrics)[0]
 
     def delete_logged_model(self, model_id: str) -> None:
         """Soft-delete: the model disappears from reads and searches; its files stay."""

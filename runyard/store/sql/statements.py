@@ -32,6 +32,17 @@ from runyard.store.sql.prepared import Prepared
 __all__ = ["POINT_COLUMNS", "RUN_COLUMNS", "SUMMARY_COLUMNS", "RunRecord", "Statements"]
 
 POINT_COLUMNS = ("series_id", "step", "timestamp", "value", "is_nan")
+MODEL_METRIC_COLUMNS = (
+    "model_id",
+    "key",
+    "timestamp",
+    "step",
+    "run_id",
+    "value",
+    "is_nan",
+    "dataset_name",
+    "dataset_digest",
+)
 SUMMARY_COLUMNS = (
     "run_uuid",
     "key",
@@ -177,6 +188,17 @@ class Statements:
             _insert(dialect, mp, POINT_COLUMNS).on_conflict_do_nothing(), POINT_COLUMNS
         )
         self.upsert_summaries = prep(_summary_upsert(dialect), SUMMARY_COLUMNS)
+        model_metric = _insert(dialect, t.logged_model_metrics, MODEL_METRIC_COLUMNS)
+        self.upsert_model_metrics = prep(
+            model_metric.on_conflict_do_update(
+                index_elements=["model_id", "key", "timestamp", "step", "run_id"],
+                set_={
+                    name: model_metric.excluded[name]
+                    for name in ("value", "is_nan", "dataset_name", "dataset_digest")
+                },
+            ),
+            MODEL_METRIC_COLUMNS,
+        )
         # (kind, key, text value, metric value, timestamp, step, is_nan) rows for p(arams),
         # t(ags), m(etrics), i(nputs) and r(un models): one query serves a run read.
         di, rm = t.dataset_inputs, t.run_models
