@@ -233,14 +233,25 @@ class Client(RegistryClientMixin, LoggedModelClientMixin):
         timestamp: int | None = None,
         step: int | None = None,
         synchronous: bool | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
+        model_id: str | None = None,
         **_ignored: Any,
     ) -> None:
-        """Log one metric point (step defaults to 0, timestamp to now)."""
+        """Log one metric point (step defaults to 0, timestamp to now); with ``model_id`` (and
+        a dataset's name and digest) the point also belongs to that logged model, as in
+        MLflow 3."""
         ts = timestamp if timestamp is not None else now_ms()
         step = step or 0
         validate_metric(key, value, ts, step)
         if type(step) is not int or type(ts) is not int:  # numpy integers: store plain ints
             ts, step = int(ts), int(step)
+        if model_id is not None or dataset_name is not None or dataset_digest is not None:
+            point = Metric(
+                key, float(value), ts, step, None, model_id, dataset_name, dataset_digest
+            )
+            self.log_batch(run_id, metrics=[point], synchronous=synchronous)
+            return
         if self._sync(synchronous):
             self._writer.flush()
             self._store.log_batch(run_id, [Metric(key, float(value), ts, step)])

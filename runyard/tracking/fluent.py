@@ -317,11 +317,28 @@ def log_metric(
     synchronous: bool | None = None,
     timestamp: int | None = None,
     run_id: str | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
     **_ignored: Any,
 ) -> None:
-    """Log a metric point to the active run (started if none)."""
+    """Log a metric point to the active run (started if none); ``model_id`` and ``dataset``
+    (an ``runyard.data`` dataset) link the point to a logged model and the data it was
+    measured on, as in MLflow 3."""
     rid = run_id or (_state.runs[-1].info.run_id if _state.runs else _run_id_or_start())
-    _client().log_metric(rid, key, value, timestamp, step, synchronous)
+    if model_id is None and dataset is None:
+        _client().log_metric(rid, key, value, timestamp, step, synchronous)
+        return
+    _client().log_metric(
+        rid,
+        key,
+        value,
+        timestamp,
+        step,
+        synchronous,
+        dataset_name=getattr(dataset, "name", None),
+        dataset_digest=getattr(dataset, "digest", None),
+        model_id=model_id,
+    )
 
 
 def log_metrics(
@@ -330,12 +347,15 @@ def log_metrics(
     synchronous: bool | None = None,
     run_id: str | None = None,
     timestamp: int | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
     **_ignored: Any,
 ) -> None:
-    """Log several metrics at one step."""
+    """Log several metrics at one step (``model_id``/``dataset`` as for :func:`log_metric`)."""
     rid = run_id or _run_id_or_start()
     ts = timestamp if timestamp is not None else now_ms()
-    batch = [Metric(k, v, ts, step or 0) for k, v in metrics.items()]
+    name, digest = getattr(dataset, "name", None), getattr(dataset, "digest", None)
+    batch = [Metric(k, v, ts, step or 0, None, model_id, name, digest) for k, v in metrics.items()]
     _client().log_batch(rid, metrics=batch, synchronous=synchronous)
 
 

@@ -168,6 +168,29 @@ def test_log_into_an_initialized_model() -> None:
     assert len(mlflow.search_logged_models(output_format="list")) == 1
 
 
+def test_model_info_metrics_are_the_points_logged_with_the_model() -> None:
+    with mlflow.start_run():
+        pending = mlflow.initialize_logged_model(name="trained")
+        for step in range(3):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step, model_id=pending.model_id)
+        mlflow.log_metric("unrelated", 1.0)
+        val = mlflow.data.from_numpy(np.zeros((2, 2)), name="val")
+        mlflow.log_metrics({"acc": 0.9}, model_id=pending.model_id, dataset=val)
+        info = mlflow.pyfunc.log_model(
+            name="trained", python_model=Echo(), model_id=pending.model_id
+        )
+    assert info.metrics is not None
+    assert sorted((m.key, m.step, m.value) for m in info.metrics) == [
+        ("acc", 0, 0.9),
+        ("loss", 0, 1.0),
+        ("loss", 1, 0.5),
+        ("loss", 2, pytest.approx(1 / 3)),
+    ]
+    assert {m.model_id for m in info.metrics} == {pending.model_id}
+    acc = next(m for m in info.metrics if m.key == "acc")
+    assert (acc.dataset_name, acc.dataset_digest) == ("val", val.digest)
+
+
 def test_last_logged_model_id_follows_each_log() -> None:
     assert last_logged_model_id() is None
     first = mlflow.pyfunc.log_model(name="a", python_model=Echo())
