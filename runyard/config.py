@@ -209,6 +209,54 @@ class ENV:
         "Server: comma-separated origins allowed by CORS (default: none).",
     )
 
+    # -- production stores: PostgreSQL pool, S3-compatible artifacts ------------------------------
+    SQLALCHEMYSTORE_POOL_SIZE: EnvVar[int | None] = EnvVar(
+        "SQLALCHEMYSTORE_POOL_SIZE",
+        None,
+        int,
+        "PostgreSQL store: connections kept in each process's pool (SQLAlchemy default 5).",
+    )
+    SQLALCHEMYSTORE_MAX_OVERFLOW: EnvVar[int | None] = EnvVar(
+        "SQLALCHEMYSTORE_MAX_OVERFLOW",
+        None,
+        int,
+        "PostgreSQL store: connections opened beyond the pool under load (default 10).",
+    )
+    SQLALCHEMYSTORE_POOL_RECYCLE: EnvVar[int | None] = EnvVar(
+        "SQLALCHEMYSTORE_POOL_RECYCLE",
+        None,
+        int,
+        "PostgreSQL store: seconds after which a pooled connection is replaced (default never).",
+    )
+    S3_ENDPOINT_URL: EnvVar[str | None] = EnvVar(
+        "S3_ENDPOINT_URL",
+        None,
+        _opt_str,
+        "S3 artifacts: endpoint of an S3-compatible store (MinIO, Ceph...), e.g. "
+        "http://minio:9000; AWS credentials come from the standard AWS_* variables.",
+    )
+    S3_IGNORE_TLS: EnvVar[bool] = EnvVar(
+        "S3_IGNORE_TLS", False, _parse_bool, "S3 artifacts: skip TLS certificate verification."
+    )
+    S3_UPLOAD_EXTRA_ARGS: EnvVar[str | None] = EnvVar(
+        "S3_UPLOAD_EXTRA_ARGS",
+        None,
+        _opt_str,
+        'S3 artifacts: JSON of extra upload arguments, e.g. {"ServerSideEncryption": "aws:kms"}.',
+    )
+    MULTIPART_UPLOAD_CHUNK_SIZE: EnvVar[int] = EnvVar(
+        "MULTIPART_UPLOAD_CHUNK_SIZE",
+        100 * 1024 * 1024,
+        int,
+        "S3 artifacts: bytes per part of a multipart upload.",
+    )
+    MULTIPART_UPLOAD_MINIMUM_FILE_SIZE: EnvVar[int] = EnvVar(
+        "MULTIPART_UPLOAD_MINIMUM_FILE_SIZE",
+        500 * 1024 * 1024,
+        int,
+        "S3 artifacts: files at least this large are uploaded in parts.",
+    )
+
     # -- scoring server (runyard models serve) -------------------------------------------------
     SCORING_SERVER_REQUEST_TIMEOUT: EnvVar[float] = EnvVar(
         "SCORING_SERVER_REQUEST_TIMEOUT",
