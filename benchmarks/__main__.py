@@ -35,6 +35,8 @@ from benchmarks.runner import (
 )
 from benchmarks.server_report import (
     SERVER_END_MARKER,
+    SERVER_PG_END_MARKER,
+    SERVER_PG_START_MARKER,
     SERVER_START_MARKER,
     SERVERS,
     render_server_report,
@@ -91,6 +93,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="stdlib",
         help="server suite: HTTP client of the raw workloads (default: stdlib, whose "
         "per-request cost is a fraction of httpx's; see benchmarks/README.md)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="server suite: the servers' store: a SQLite file (default), or a database of one "
+        "PostgreSQL server started for the run (needs initdb; written to its own section, "
+        "'Tracking servers on PostgreSQL')",
     )
     parser.add_argument(
         "--no-install",
@@ -173,6 +183,7 @@ def run_servers(args: argparse.Namespace, command: str) -> tuple[str, bool]:
         install=not args.no_install,
         mlflow_workers=None if args.mlflow_workers == "default" else args.mlflow_workers,
         http_client=args.http_client,
+        backend=args.backend,
     )
     data = run_server_suite(options)
     block = render_server_report(
@@ -231,7 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         print(block)
         ok &= passed
         if output is not None:
-            write_results(output, block, (SERVER_START_MARKER, SERVER_END_MARKER), END_MARKER)
+            if args.backend == "postgres":
+                markers = (SERVER_PG_START_MARKER, SERVER_PG_END_MARKER)
+                write_results(output, block, markers, SERVER_END_MARKER)
+            else:
+                markers = (SERVER_START_MARKER, SERVER_END_MARKER)
+                write_results(output, block, markers, END_MARKER)
             log(f"wrote the server section of {output}")
     if args.suite in ("serving", "all"):
         block, passed = run_serving(args, command, only)

@@ -15,6 +15,9 @@ from benchmarks.server_workloads import ServerSizes
 
 SERVER_START_MARKER = "<!-- server-results:start -->"
 SERVER_END_MARKER = "<!-- server-results:end -->"
+#: The same suite with ``--backend postgres``: its own section, after the SQLite one.
+SERVER_PG_START_MARKER = "<!-- server-pg-results:start -->"
+SERVER_PG_END_MARKER = "<!-- server-pg-results:end -->"
 #: Where a first server section goes in a RESULTS.md without its markers.
 PLACE_AFTER = END_MARKER
 
@@ -203,6 +206,8 @@ class ServerCollected:
     sources: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     not_run: set[str] = field(default_factory=set)
+    #: The PostgreSQL server of a ``--backend postgres`` run (None: SQLite).
+    postgres: str | None = None
 
     def add(self, server: str, group: str, outcome: Outcome) -> None:
         """Record the JSON results (and errors) of one workload job."""
@@ -338,17 +343,23 @@ def render_server_report(
     """The server section: heading, set-up, table, footnotes and failures."""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     mode = "quick smoke run: reduced sizes" if quick else "full sizes"
+    on = "" if data.postgres is None else " on PostgreSQL"
+    store = (
+        "each on SQLite in a fresh temporary directory"
+        if data.postgres is None
+        else f"each on a new database of one {data.postgres} server on this machine"
+    )
     ran = [s for s in SERVERS if s in data.samples]
     servers = ", ".join(_title(data, s) for s in ran) or "none ran"
     starts = {s: len(data.samples[s]) for s in ran}
     loadavg = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     parts = [
-        f"## Tracking servers — {mode}",
+        f"## Tracking servers{on} — {mode}",
         "",
         f"- Date: {now}; command: `{command}`",
         f"- Machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform()};"
         f" load average at the end: {loadavg}",
-        f"- Servers: {servers}; each on SQLite in a fresh temporary directory, started anew"
+        f"- Servers: {servers}; {store}, started anew"
         f" for every workload group (starts: {', '.join(f'{k} {v}' for k, v in starts.items())})",
         *(f"- {SERVER_TITLES[s]} code: {src}" for s, src in data.sources.items()),
         f"- raw = plain HTTP/1.1 on keep-alive connections ({http_client} client);"

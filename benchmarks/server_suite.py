@@ -9,12 +9,14 @@ and stop it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks import servers, venvs
+from benchmarks import pg, servers, venvs
 from benchmarks.runner import BENCH_DIR, LOG_DIR, Job, describe, log, run_job
 from benchmarks.server_report import (
     SERVERS,
@@ -60,6 +62,9 @@ class SuiteOptions:
     install: bool
     mlflow_workers: str | None  # None: MLflow's own default
     http_client: str = "stdlib"
+    #: ``sqlite`` (a file per server start) or ``postgres`` (a database per server start on
+    #: one PostgreSQL server this suite starts, see benchmarks/pg.py).
+    backend: str = "sqlite"
 
     @property
     def sizes(self) -> ServerSizes:
@@ -67,15 +72,21 @@ class SuiteOptions:
         return SERVER_QUICK if self.quick else SERVER_FULL
 
 
-def server_specs(options: SuiteOptions, data: ServerCollected) -> dict[str, servers.ServerSpec]:
+def server_specs(
+    options: SuiteOptions, data: ServerCollected, store_uri: servers.StoreUri = servers.sqlite_store
+) -> dict[str, servers.ServerSpec]:
     """The servers that can run; the others are marked unavailable in ``data``."""
     found: dict[str, servers.ServerSpec] = {}
     for name in options.servers:
         try:
             if name == "runyard":
-                spec = servers.runyard_spec()
+                spec = servers.runyard_spec(store_uri)
             elif name == "mlflow":
-                spec = servers.mlflow_spec(options.mlflow_workers, install=options.install)
+                spec = servers.mlflow_spec(
+                    options.mlflow_workers, install=options.install, store_uri=store_uri
+                )
+            elif options.backend != "sqlite":
+                raise servers.ServerUnavailable(f"not wired for --backend {options.backend}")
             else:
                 spec = servers.fasttrackml_spec(install=options.install)
         except (venvs.EnvironmentUnavailable, servers.ServerUnavailable) as exc:
@@ -158,10 +169,31 @@ def run_one(
         log(f"{outcome.stderr_tail}\n{outcome.error}")
 
 
+@contextlib.contextmanager
+def _store(options: SuiteOptions, data: ServerCollected) -> Iterator[pg.Databases | None]:
+    """The PostgreSQL databases for ``--backend postgres`` (None: SQLite files)."""
+    if options.backend != "postgres":
+        yield None
+        return
+    with pg.running() as cluster:
+        data.postgres = f"PostgreSQL {cluster.version} ({', '.join(pg.SETTINGS[:2])})"
+        yield pg.Databases(cluster)
+
+
 def run_server_suite(options: SuiteOptions) -> ServerCollected:
     """Every group on every available server; the collected results."""
     data = ServerCollected(ALL_GROUPS, not_run={s for s in SERVERS if s not in options.servers})
-    specs = server_specs(options, data)
+    try:
+        with _store(options, data) as databases:
+            _run_all(options, data, databases)
+    except (pg.PostgresUnavailable, RuntimeError) as exc:
+        data.problems.append(f"--backend {options.backend}: {exc}")
+    save_json(data, options)
+    return data
+
+
+def _run_all(options: SuiteOptions, data: ServerCollected, databases: pg.Databases | None) -> None:
+    specs = server_specs(options, data, databases or servers.sqlite_store)
     mlflow_python = None
     if specs:
         try:
@@ -170,7 +202,7 @@ def run_server_suite(options: SuiteOptions) -> ServerCollected:
             data.problems.append(f"official-client rows: no MLflow venv ({exc})")
     if options.http_client == "httpx" and not venvs_has_httpx():
         data.problems.append("--http-client httpx: httpx is not importable here")
-        return data
+        return
     for group in GROUP_ORDER:
         for name in SERVER_ORDER:
             if name not in specs:
@@ -179,13 +211,16 @@ def run_server_suite(options: SuiteOptions) -> ServerCollected:
                 data.failures.setdefault(name, {})[group] = "failed"
                 continue
             run_one(specs[name], group, options, mlflow_python or Path(sys.executable), data)
-    save_json(data, options)
-    return data
+            if databases is not None:
+                databases.drop_all()
 
 
 def save_json(data: ServerCollected, options: SuiteOptions) -> None:
     """Write every measured number (medians' samples included) to :data:`RESULTS_JSON`."""
-    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_JSON
+    if options.backend != "sqlite":
+        path = path.with_name(f"server-results-{options.backend}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
     dump = {
         "options": asdict(options),
         "sizes": asdict(options.sizes),
@@ -194,8 +229,8 @@ def save_json(data: ServerCollected, options: SuiteOptions) -> None:
         "samples": {name: [asdict(s) for s in samples] for name, samples in data.samples.items()},
         "problems": data.problems,
     }
-    RESULTS_JSON.write_text(json.dumps(dump, indent=1))
-    log(f"all numbers: {RESULTS_JSON}")
+    path.write_text(json.dumps(dump, indent=1))
+    log(f"all numbers: {path}")
 
 
 def venvs_has_httpx() -> bool:

@@ -1,6 +1,7 @@
 """Tracking servers under test: locating, starting, health, memory and stopping.
 
-Each server runs on ``127.0.0.1`` on a free port, against SQLite and a local
+Each server runs on ``127.0.0.1`` on a free port, against SQLite (or the database a
+``store_uri`` function hands out, see ``--backend postgres``) and a local
 artifact directory inside a fresh temporary directory, in its own process group
 (so that it and every worker process it spawns can be measured and stopped
 together). Nothing here talks to anything but the loopback interface.
@@ -70,6 +71,15 @@ class RunningServer:
     log_path: Path
 
 
+#: The backend store URI of a server started in a scratch directory.
+StoreUri = Callable[[Path], str]
+
+
+def sqlite_store(scratch: Path) -> str:
+    """The default store: a new SQLite file in the server's scratch directory."""
+    return f"sqlite:///{scratch / 'db'}"
+
+
 class ServerUnavailable(RuntimeError):
     """A server binary could not be located or prepared."""
 
@@ -81,7 +91,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def mlflow_spec(workers: str | None, *, install: bool) -> ServerSpec:
+def mlflow_spec(
+    workers: str | None, *, install: bool, store_uri: StoreUri = sqlite_store
+) -> ServerSpec:
     """``mlflow server`` 3.17.2 from the MLflow venv; ``workers=None`` keeps its default."""
     python = venvs.ensure_venv(venvs.MLFLOW, install=install)
     mlflow = python.parent / "mlflow"
@@ -94,7 +106,7 @@ def mlflow_spec(workers: str | None, *, install: bool) -> ServerSpec:
             str(mlflow),
             "server",
             "--backend-store-uri",
-            f"sqlite:///{scratch / 'db'}",
+            store_uri(scratch),
             "--artifacts-destination",
             str(scratch / "art"),
             "--host",
@@ -132,7 +144,7 @@ def fasttrackml_spec(*, install: bool) -> ServerSpec:
     return ServerSpec("fasttrackml", command, LOCAL_GET, version)
 
 
-def runyard_spec() -> ServerSpec:
+def runyard_spec(store_uri: StoreUri = sqlite_store) -> ServerSpec:
     """``runyard server``: the console script next to the current interpreter.
 
     Unavailable until ``runyard server --help`` succeeds; no stand-in is used.
@@ -152,7 +164,7 @@ def runyard_spec() -> ServerSpec:
             str(script),
             "server",
             "--backend-store-uri",
-            f"sqlite:///{scratch / 'db'}",
+            store_uri(scratch),
             "--artifacts-destination",
             str(scratch / "art"),
             "--host",

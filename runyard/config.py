@@ -171,6 +171,12 @@ class ENV:
     REGISTRY_STORE_URI: EnvVar[str | None] = EnvVar(
         "REGISTRY_STORE_URI", None, _opt_str, "Server: registry store URI (default: backend)."
     )
+    READ_REPLICA_BACKEND_STORE_URI: EnvVar[str | None] = EnvVar(
+        "READ_REPLICA_BACKEND_STORE_URI",
+        None,
+        _opt_str,
+        "Server: read-only database replica for searches and metric histories (default: none).",
+    )
     SERVE_ARTIFACTS: EnvVar[bool] = EnvVar(
         "SERVE_ARTIFACTS", True, _parse_bool, "Server: proxy artifacts (mlflow-artifacts:/)."
     )

@@ -10,7 +10,9 @@ import click
 
 import runyard.cli.docker  # noqa: F401  (adds models generate-dockerfile, build-docker)
 import runyard.cli.serving  # noqa: F401  (adds models serve, predict)
-from runyard.cli import artifacts, deployments, experiments, models, runs
+from runyard.cli import artifacts, db, deployments, experiments, models, runs
+from runyard.cli.doctor import doctor
+from runyard.cli.gc import gc
 from runyard.cli.output import RunyardGroup
 from runyard.cli.projects import run_command
 from runyard.cli.server import server, ui
@@ -42,3 +44,6 @@ main.add_command(deployments.commands)
 main.add_command(server)
 main.add_command(ui)
 main.add_command(run_command)
+main.add_command(gc)
+main.add_command(db.commands)
+main.add_command(doctor)

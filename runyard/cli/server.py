@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from runyard.server.settings import ServerSettings
+from runyard.server.settings import ServerSettings, local_or_uri
 
 __all__ = ["server", "ui"]
 
@@ -20,7 +20,7 @@ def _settings(options: dict[str, Any]) -> ServerSettings:
         if key in given:
             given[key] = tuple(h.strip() for h in given[key].split(",") if h.strip())
     if "artifacts_destination" in given:
-        given["artifacts_destination"] = os.path.abspath(given["artifacts_destination"])
+        given["artifacts_destination"] = local_or_uri(given["artifacts_destination"])
     if "static_prefix" in given:
         given["static_prefix"] = given["static_prefix"].rstrip("/")
     return ServerSettings(**{**env.__dict__, **given})
@@ -34,6 +34,13 @@ def _options(func: Any) -> Any:
             "Default: sqlite:///runyard.db in the current directory.",
         ),
         click.option("--registry-store-uri", help="Model registry store (default: backend)."),
+        click.option(
+            "--read-replica-backend-store-uri",
+            metavar="URI",
+            help="A read-only replica of the backend database (e.g. a PostgreSQL hot standby). "
+            "Searches and metric histories read it; writes and reads by id use "
+            "--backend-store-uri. Default: none (everything uses the backend).",
+        ),
         click.option(
             "--default-artifact-root",
             help="Artifact root for new experiments, e.g. s3://bucket/prefix or a shared path. "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -12,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from runyard.errors import InvalidParameterValue, RunyardError
 from runyard.server.context import ServerContext
 from runyard.server.handlers import (
     artifacts,
@@ -28,7 +31,7 @@ from runyard.server.routing import Endpoint, internal_error, json_response, json
 from runyard.server.settings import ServerSettings
 from runyard.store.base import TrackingStore
 
-__all__ = ["ENDPOINTS", "create_app", "open_store"]
+__all__ = ["ENDPOINTS", "create_app", "open_read_replica", "open_store"]
 
 
 #: Every JSON endpoint of the server; new resource modules add theirs here.
@@ -53,6 +56,44 @@ def open_store(settings: ServerSettings, uri: str | None = None) -> TrackingStor
     return SqlTrackingStore(uri, settings.artifact_root, auto_upgrade=scheme == "sqlite")
 
 
+def open_read_replica(settings: ServerSettings, uri: str) -> TrackingStore:
+    """A store on a read-only replica of the backend database: never migrated, never written.
+
+    The replica must already carry the primary's schema (``runyard db upgrade`` runs on the
+    primary; replication brings it over). Only endpoints flagged ``reads_replica`` use it.
+    """
+    from runyard.store.sql.engine import current_revision, make_engine
+    from runyard.store.sql.schema import SCHEMA_REVISION
+    from runyard.store.sql.store import SqlTrackingStore
+
+    if uri == settings.backend_store_uri:
+        raise InvalidParameterValue(
+            "--read-replica-backend-store-uri is the same as --backend-store-uri; "
+            "give the replica's own URI, or leave the option out."
+        )
+    engine = make_engine(uri)
+    try:
+        found = current_revision(engine)
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        url = engine.url.render_as_string(hide_password=True)
+        raise RunyardError(
+            f"Cannot open the read replica {url}: {reason}", error_code="IO_ERROR"
+        ) from None
+    finally:
+        engine.dispose()
+    if found != SCHEMA_REVISION:
+        raise RunyardError(
+            f"The read replica is at schema revision {found}, this runyard needs "
+            f"{SCHEMA_REVISION}. Run 'runyard db upgrade' on the primary database and let the "
+            "replica catch up.",
+            error_code="INVALID_STATE",
+        )
+    # The schema is current, so opening neither migrates nor (the default experiment exists on
+    # the primary, hence here) writes.
+    return SqlTrackingStore(uri, settings.artifact_root, auto_upgrade=False)
+
+
 def _tracking_routes(ctx: ServerContext) -> list[BaseRoute]:
     if ctx.store is not None:
         return list(json_routes(ENDPOINTS, ctx))
@@ -73,6 +114,9 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
     registry_uri = settings.registry_store_uri
     if registry_uri and registry_uri != settings.backend_store_uri and not settings.artifacts_only:
         ctx.registry_store = open_store(settings, registry_uri)
+    replica_uri = settings.read_replica_backend_store_uri
+    if replica_uri and not settings.artifacts_only:
+        ctx.read_store = open_read_replica(settings, replica_uri)
     document = openapi_document(ENDPOINTS)
 
     async def openapi(request: Request) -> Response:
@@ -84,10 +128,12 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
         *_tracking_routes(ctx),
         *artifacts.artifact_routes(ctx),
     ]
+    handlers: dict[Any, Any] = {Exception: internal_error}
     if ctx.store is not None:
-        from runyard.server.ui import ui_routes
+        from runyard.server.ui import page_not_found, ui_routes
 
         routes += ui_routes(ctx)
+        handlers[404] = page_not_found
     if settings.static_prefix:
         routes = [Mount(settings.static_prefix, routes=routes)]
     middleware = []
@@ -105,7 +151,7 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={Exception: internal_error},
+        exception_handlers=handlers,
     )
     app.state.context = ctx
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runyard.errors import InvalidParameterValue
@@ -22,6 +22,15 @@ class ServerContext:
     store: TrackingStore | None
     #: A separate registry database (``--registry-store-uri``); None: the tracking store's.
     registry_store: Any = None
+    #: A read-only store on a database replica (``--read-replica-backend-store-uri``); None: none.
+    read_store: TrackingStore | None = None
+
+    def for_reads(self) -> ServerContext:
+        """The context of endpoints flagged ``reads_replica``: the replica as tracking store
+        (and registry, unless the registry has its own database); this context when none."""
+        if self.read_store is None:
+            return self
+        return replace(self, store=self.read_store, read_store=None)
 
     def tracking(self) -> TrackingStore:
         """The tracking store; an artifacts-only server has none."""

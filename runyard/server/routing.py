@@ -64,6 +64,9 @@ class Endpoint:
     #: Handlers for particular methods of a path whose methods do different things (MLflow's
     #: ``registered-models/alias``: POST sets, DELETE removes, GET reads); others use ``handler``.
     method_handlers: tuple[tuple[str, Handler], ...] = ()
+    #: Served from ``--read-replica-backend-store-uri`` when one is set: searches and histories
+    #: only (reads by id stay on the primary, so a client reads back what it just wrote).
+    reads_replica: bool = False
 
 
 class JSONBytes(Response):
@@ -146,6 +149,8 @@ def internal_error(request: Request, exc: Exception) -> Response:
 def _asgi(endpoint: Endpoint, context: ServerContext) -> Callable[[Request], Awaitable[Response]]:
     handlers = dict(endpoint.method_handlers)
     path_names = _PATH_PARAM.findall(endpoint.path)
+    if endpoint.reads_replica:
+        context = context.for_reads()
 
     async def run(request: Request) -> Response:
         try:

@@ -8,10 +8,18 @@ from dataclasses import dataclass, field
 
 from runyard.config import ENV
 
-__all__ = ["ServerSettings"]
+__all__ = ["ServerSettings", "local_or_uri"]
 
 DEFAULT_BACKEND = "sqlite:///runyard.db"
 PROXY_ROOT = "mlflow-artifacts:"
+
+
+def local_or_uri(destination: str) -> str:
+    """An artifact destination as given when it is a URI (``s3://bucket/prefix``), else the
+    absolute form of a local path (workers may run in another directory)."""
+    if "://" in destination or destination.startswith("file:"):
+        return destination
+    return os.path.abspath(destination)
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -24,6 +32,8 @@ class ServerSettings:
 
     backend_store_uri: str = DEFAULT_BACKEND
     registry_store_uri: str | None = None
+    #: A read-only replica of the backend database: searches and histories read it.
+    read_replica_backend_store_uri: str | None = None
     default_artifact_root: str | None = None
     serve_artifacts: bool = True
     artifacts_destination: str = field(default_factory=lambda: os.path.abspath("runyard-artifacts"))
@@ -53,9 +63,10 @@ class ServerSettings:
         return cls(
             backend_store_uri=ENV.BACKEND_STORE_URI.get(environ) or DEFAULT_BACKEND,
             registry_store_uri=ENV.REGISTRY_STORE_URI.get(environ),
+            read_replica_backend_store_uri=ENV.READ_REPLICA_BACKEND_STORE_URI.get(environ),
             default_artifact_root=ENV.ARTIFACT_ROOT.get(environ),
             serve_artifacts=ENV.SERVE_ARTIFACTS.get(environ),
-            artifacts_destination=os.path.abspath(destination or "runyard-artifacts"),
+            artifacts_destination=local_or_uri(destination or "runyard-artifacts"),
             artifacts_only=ENV.ARTIFACTS_ONLY.get(environ),
             static_prefix=prefix,
             host=ENV.HOST.get(environ),
@@ -81,6 +92,8 @@ class ServerSettings:
         }
         if self.registry_store_uri:
             env["RUNYARD_REGISTRY_STORE_URI"] = self.registry_store_uri
+        if self.read_replica_backend_store_uri:
+            env["RUNYARD_READ_REPLICA_BACKEND_STORE_URI"] = self.read_replica_backend_store_uri
         if self.default_artifact_root:
             env["RUNYARD_DEFAULT_ARTIFACT_ROOT"] = self.default_artifact_root
         return env

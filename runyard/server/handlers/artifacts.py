@@ -11,8 +11,12 @@ import mimetypes
 import os
 import posixpath
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
+import anyio
+import anyio.from_thread
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -68,9 +72,23 @@ async def upload(ctx: ServerContext, request: Request) -> Response:
             os.unlink(tmp)
             raise
     else:
-        body = [chunk async for chunk in request.stream()]
-        repo.write_chunks(name, body)
+        await _write_streamed(repo, name, request)
     return Response(status_code=200)
+
+
+async def _write_streamed(repo: Any, name: str, request: Request) -> None:
+    """Feed the request body to the blocking ``write_chunks`` (S3...) in a worker thread, one
+    chunk at a time: the event loop stays free and the body is never held whole."""
+    body = request.stream()
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            try:
+                yield anyio.from_thread.run(body.__anext__)
+            except StopAsyncIteration:
+                return
+
+    await anyio.to_thread.run_sync(repo.write_chunks, name, chunks())
 
 
 async def download(ctx: ServerContext, request: Request) -> Response:

@@ -120,6 +120,7 @@ ENDPOINTS = [
             Field("view_type", "ViewType"),
         ),
         "Search experiments",
+        reads_replica=True,
     ),
     Endpoint(
         "/experiments/delete", ("POST",), delete_experiment, (EXPERIMENT_ID,), "Delete (soft)"

@@ -204,6 +204,7 @@ ENDPOINTS = [
         ),
         "Search logged models",
         tags=_TAGS,
+        reads_replica=True,
     ),
     Endpoint(
         "/logged-models/{model_id}",

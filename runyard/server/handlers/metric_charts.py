@@ -98,5 +98,6 @@ ENDPOINTS: list[Endpoint] = [
         "One metric of many runs, each reduced to at most max_points points (min/max kept)",
         namespace="runyard",
         tags=("ui",),
+        reads_replica=True,
     ),
 ]

@@ -11,6 +11,7 @@ matches; an update without a description clears it, as there.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Any, cast
 
 from runyard.entities import ModelVersionTag, RegisteredModelTag
@@ -307,7 +308,10 @@ ENDPOINTS = [
         Field("deployment_job_id"),
     ),
     _endpoint("/registered-models/delete", ("DELETE",), delete_registered_model, NAME),
-    _endpoint("/registered-models/search", ("GET",), search_registered_models, *_SEARCH_FIELDS),
+    replace(
+        _endpoint("/registered-models/search", ("GET",), search_registered_models, *_SEARCH_FIELDS),
+        reads_replica=True,
+    ),
     _endpoint(
         "/registered-models/get-latest-versions",
         ("POST", "GET"),
@@ -389,7 +393,10 @@ ENDPOINTS = [
         NAME,
         VERSION,
     ),
-    _endpoint("/model-versions/search", ("GET",), search_model_versions, *_SEARCH_FIELDS),
+    replace(
+        _endpoint("/model-versions/search", ("GET",), search_model_versions, *_SEARCH_FIELDS),
+        reads_replica=True,
+    ),
     _endpoint(
         "/model-versions/set-tag",
         ("POST",),

@@ -45,5 +45,6 @@ ENDPOINTS: list[Endpoint] = [
         "The distinct param, metric and tag keys of experiments' active runs",
         namespace="runyard",
         tags=("ui",),
+        reads_replica=True,
     ),
 ]

@@ -344,6 +344,7 @@ ENDPOINTS = [
             Field("page_token"),
         ),
         "Search runs",
+        reads_replica=True,
     ),
     Endpoint(
         "/runs/log-metric",
@@ -408,6 +409,7 @@ ENDPOINTS = [
             Field("page_token"),
         ),
         "Every point of a metric",
+        reads_replica=True,
     ),
     Endpoint(
         "/metrics/get-history-bulk-interval",
@@ -421,6 +423,7 @@ ENDPOINTS = [
             Field("max_results", "int"),
         ),
         "One metric of many runs, sampled over steps (for charts)",
+        reads_replica=True,
     ),
     Endpoint(
         "/runs/log-model",

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
     from runyard.server.context import ServerContext
 
-__all__ = ["ui_routes"]
+__all__ = ["page_not_found", "ui_routes"]
 
 #: Paths that belong to APIs and files, not pages: unknown ones stay a plain 404.
 _NOT_PAGES = ("/api/", "/ajax-api/", "/static-files/", "/get-artifact", "/model-versions/")
@@ -33,14 +33,7 @@ _NOT_PAGES = ("/api/", "/ajax-api/", "/static-files/", "/get-artifact", "/model-
 def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
     """Every page of the UI and its static files (the app factory mounts them last)."""
     from runyard.server.ui import charts, experiments, registry_pages, run_page
-    from runyard.server.ui.render import not_found
     from runyard.server.ui.static import static_routes
-
-    async def unknown_page(request: Request) -> Response:
-        path = "/" + request.path_params["path"]  # below any --static-prefix
-        if request.method not in ("GET", "HEAD") or path.startswith(_NOT_PAGES):
-            return PlainTextResponse("Not Found", status_code=404)
-        return not_found(request, f"There is no page at {path}.")
 
     return [
         *static_routes(),
@@ -48,10 +41,17 @@ def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
         *run_page.routes(ctx),
         *charts.routes(ctx),
         *registry_pages.routes(ctx),
-        # Last: any other page is a mistyped or stale link → the UI's 404 page, with navigation.
-        # Every method lands here so an unknown API call stays a 404 (clients fall back on it),
-        # not a 405.
-        Route(
-            "/{path:path}", unknown_page, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-        ),
     ]
+
+
+async def page_not_found(request: Request, exc: Exception) -> Response:
+    """The app's 404 handler: a mistyped or stale page link gets the UI's 404 page (with the
+    header to navigate on); API paths, files and non-GET requests keep a plain 404. A path that
+    exists with other methods stays a 405 (the router answers that before this runs)."""
+    from runyard.server.ui.render import not_found, prefix_of
+
+    path = request.url.path[len(prefix_of(request)) :] or "/"
+    if request.method not in ("GET", "HEAD") or path.startswith(_NOT_PAGES):
+        detail = getattr(exc, "detail", None) or "Not Found"
+        return PlainTextResponse(str(detail), status_code=404)
+    return not_found(request, f"There is no page at {path}.")

@@ -42,6 +42,12 @@ def _http(artifact_uri: str, tracking_uri: str | None) -> ArtifactRepository:
     return HttpArtifactRepository(artifact_uri)
 
 
+def _s3(artifact_uri: str, tracking_uri: str | None) -> ArtifactRepository:
+    from runyard.store.artifact.s3 import S3ArtifactRepository
+
+    return S3ArtifactRepository(artifact_uri)
+
+
 def _mlflow_artifacts(artifact_uri: str, tracking_uri: str | None) -> ArtifactRepository:
     return _http(resolve_mlflow_artifacts_uri(artifact_uri, tracking_uri), tracking_uri)
 
@@ -52,6 +58,7 @@ REPOSITORIES: dict[str, RepositoryFactory] = {
     "http": _http,
     "https": _http,
     "mlflow-artifacts": _mlflow_artifacts,
+    "s3": _s3,
 }
 
 

@@ -4,6 +4,12 @@ SQLite gets WAL, ``synchronous=NORMAL``, a busy timeout and foreign keys on ever
 write transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read
 lock. Alembic is only imported when the schema is not already at head, so opening an up-to-date
 store costs one small query.
+
+Migrations are serialised between processes that start at once: an flock beside the SQLite file,
+a transaction-level advisory lock (``pg_advisory_xact_lock``) on PostgreSQL. Whoever waited
+re-reads the revision under the lock and finds nothing left to do. Other databases get a
+connection pool sized by ``RUNYARD_SQLALCHEMYSTORE_POOL_SIZE`` / ``_MAX_OVERFLOW`` /
+``_POOL_RECYCLE`` (MLflow's ``MLFLOW_`` names work too).
 """
 
 from __future__ import annotations
@@ -14,15 +20,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
+from runyard.config import ENV
 from runyard.errors import InvalidParameterValue, RunyardError
 from runyard.store.sql.schema import SCHEMA_REVISION
 
-__all__ = ["MIGRATIONS_DIR", "current_revision", "make_engine", "prepare_schema", "upgrade"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "current_revision",
+    "describe_db_error",
+    "make_engine",
+    "pool_options",
+    "prepare_schema",
+    "upgrade",
+]
 
 try:
     import fcntl
@@ -31,6 +46,8 @@ except ImportError:  # Windows: no advisory file locks; concurrent first starts 
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Key of the PostgreSQL advisory lock held while migrating ("runyard" in ASCII).
+MIGRATION_LOCK_KEY = 0x72756E79617264
 
 
 def _sqlite_path(uri: str) -> str | None:
@@ -38,6 +55,23 @@ def _sqlite_path(uri: str) -> str | None:
     if url.get_backend_name() != "sqlite":
         return None
     return url.database or ":memory:"
+
+
+def pool_options() -> dict[str, int]:
+    """``create_engine`` pool arguments from the SQLALCHEMYSTORE_* variables that are set."""
+    options: dict[str, int] = {}
+    for name, var in (
+        ("pool_size", ENV.SQLALCHEMYSTORE_POOL_SIZE),
+        ("max_overflow", ENV.SQLALCHEMYSTORE_MAX_OVERFLOW),
+        ("pool_recycle", ENV.SQLALCHEMYSTORE_POOL_RECYCLE),
+    ):
+        try:
+            value = var.get()
+        except ValueError as exc:
+            raise InvalidParameterValue(str(exc)) from None
+        if value is not None:
+            options[name] = value
+    return options
 
 
 def make_engine(uri: str, busy_timeout: float = 30.0) -> Engine:
@@ -52,7 +86,7 @@ def make_engine(uri: str, busy_timeout: float = 30.0) -> Engine:
         if uri.startswith("postgresql://"):
             uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
         try:
-            return create_engine(uri, pool_pre_ping=True)
+            return create_engine(uri, pool_pre_ping=True, **pool_options())
         except ArgumentError:
             raise InvalidParameterValue(
                 f"Unsupported database URI '{uri}'. Use sqlite:///path.db or "
@@ -139,16 +173,44 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to ``revision`` (idempotent)."""
-    from alembic import command
-    from alembic.config import Config
+def _stored_revision(conn: Connection) -> str | None:
+    # Checked with the inspector: a failed SELECT would abort a PostgreSQL transaction.
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Apply Alembic migrations up to ``revision`` (idempotent, safe from several processes).
+
+    The lock is taken first (flock for SQLite, ``pg_advisory_xact_lock`` for PostgreSQL, held
+    until this transaction ends), then the revision is read: a process that waited for another
+    one's migration finds the schema at head and leaves it alone.
+
+    Returns:
+        The revision the database was at under the lock (None: it was empty).
+    """
     with _migration_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        found = _stored_revision(conn)
+        if revision == "head" and found == SCHEMA_REVISION:
+            return found
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        return found
+
+
+def describe_db_error(engine: Engine, exc: DBAPIError) -> RunyardError:
+    """A one-line error naming the database (password hidden) and the driver's reason."""
+    url = engine.url.render_as_string(hide_password=True)
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return RunyardError(f"Cannot open the tracking database {url}: {reason}", error_code="IO_ERROR")
 
 
 def prepare_schema(engine: Engine, auto_upgrade: bool) -> None:
@@ -156,11 +218,7 @@ def prepare_schema(engine: Engine, auto_upgrade: bool) -> None:
     try:
         _prepare_schema(engine, auto_upgrade)
     except DBAPIError as exc:
-        url = engine.url.render_as_string(hide_password=True)
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise RunyardError(
-            f"Cannot open the tracking database {url}: {reason}", error_code="IO_ERROR"
-        ) from None
+        raise describe_db_error(engine, exc) from None
 
 
 def _prepare_schema(engine: Engine, auto_upgrade: bool) -> None:

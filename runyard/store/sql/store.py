@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from runyard.store.sql.engine import make_engine, prepare_schema
 from runyard.store.sql.experiments import ExperimentOps
+from runyard.store.sql.gc import GcOps
 from runyard.store.sql.history_downsample import HistoryDownsampleOps
 from runyard.store.sql.logged_models import LoggedModelOps
 from runyard.store.sql.logging_ops import LoggingOps
@@ -29,6 +30,7 @@ class SqlTrackingStore(
     RunKeyOps,
     HistoryDownsampleOps,
     MetricSummaryOps,
+    GcOps,
 ):
     """A tracking store over any SQLAlchemy database URI.
 
@@ -51,8 +53,12 @@ class SqlTrackingStore(
         self._engine: Engine = make_engine(db_uri, busy_timeout)
         self._sql = Statements(self._engine.dialect)
         self._series_cache = {}
-        prepare_schema(self._engine, auto_upgrade)
-        self._ensure_default_experiment()
+        try:
+            prepare_schema(self._engine, auto_upgrade)
+            self._ensure_default_experiment()
+        except BaseException:
+            self._engine.dispose()  # no pooled connection outlives a store that failed to open
+            raise
 
     @property
     def engine(self) -> Engine:

@@ -1,0 +1,180 @@
+"""The official mlflow 3.17.2 client against ``runyard server --artifacts-destination s3://...``.
+
+The client only speaks the ``mlflow-artifacts`` protocol to the server (it has no AWS settings);
+the server stores the bytes in a real S3-compatible bucket (moto_server), under the prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.compat.conftest import (
+    CLIENT_TIMEOUT_S,
+    EPILOGUE,
+    PRELUDE,
+    ClientResult,
+    _env_without_tracking_settings,
+)
+from tests.s3_server import (
+    ProxyServer,
+    S3Server,
+    s3_server,  # noqa: F401
+    start_proxy_server,
+    stop_proxy_server,
+)
+
+pytestmark = pytest.mark.slow
+
+BIG_SIZE = 12 * 1024 * 1024
+
+SCRIPT = """
+import hashlib
+import pathlib
+
+work = pathlib.Path.cwd()
+
+
+def sha(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+exp_id = mlflow.set_experiment(PARAMS["experiment"]).experiment_id
+
+with section("upload") as out:
+    tree = work / "tree"
+    (tree / "nested").mkdir(parents=True)
+    (tree / "a.txt").write_text("a")
+    (tree / "nested" / "b.json").write_text('{"b": 2}')
+    big = work / "big.bin"
+    big.write_bytes(bytes(range(256)) * (PARAMS["big_size"] // 256))
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(tree), "tree")
+        mlflow.log_artifact(str(big), "blobs")
+        mlflow.log_text("héllo", "notes/hello.txt")
+        mlflow.log_dict({"k": [1, 2]}, "notes/d.json")
+    out["run_id"] = run.info.run_id
+    out["artifact_uri"] = run.info.artifact_uri
+    out["big_sha"] = sha(big)
+
+run_id = RESULT["upload"]["run_id"]
+
+with section("list") as out:
+    out["root"] = [[f.path, f.is_dir, f.file_size] for f in client.list_artifacts(run_id)]
+    out["tree"] = [[f.path, f.is_dir, f.file_size] for f in client.list_artifacts(run_id, "tree")]
+    out["blobs"] = [[f.path, f.file_size] for f in client.list_artifacts(run_id, "blobs")]
+
+with section("download") as out:
+    root = pathlib.Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path="dl"))
+    out["files"] = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
+    )
+    out["big_sha"] = sha(root / "blobs" / "big.bin")
+    one = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="tree/nested/b.json", dst_path="one"
+    )
+    out["one"] = pathlib.Path(one).read_text()
+    out["text"] = mlflow.artifacts.load_text(f"runs:/{run_id}/notes/hello.txt")
+    out["dict"] = mlflow.artifacts.load_dict(f"runs:/{run_id}/notes/d.json")
+"""
+
+
+@pytest.fixture(scope="module")
+def s3_proxy(
+    s3_server: S3Server,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ProxyServer]:
+    server = start_proxy_server(
+        tmp_path_factory.mktemp("compat-s3"), s3_server, f"compat-{uuid.uuid4().hex[:8]}"
+    )
+    yield server
+    stop_proxy_server(server)
+
+
+@pytest.fixture(scope="module")
+def result(
+    s3_proxy: ProxyServer, compat_venv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ClientResult:
+    """The official client's script, run once against the S3-backed server."""
+    workdir = tmp_path_factory.mktemp("compat-s3-client")
+    script = workdir / "compat_script.py"
+    script.write_text(PRELUDE + textwrap.dedent(SCRIPT) + EPILOGUE)
+    params: dict[str, Any] = {"experiment": f"s3-{uuid.uuid4().hex[:8]}", "big_size": BIG_SIZE}
+    env = {
+        k: v for k, v in _env_without_tracking_settings().items() if not k.startswith("AWS_")
+    } | {
+        "MLFLOW_TRACKING_URI": s3_proxy.url,
+        "COMPAT_PARAMS": json.dumps(params),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "120",
+        "PYTHONWARNINGS": "ignore",
+    }
+    done = subprocess.run(
+        [str(compat_venv / "bin" / "python"), str(script)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT_S,
+    )
+    lines = done.stdout.strip().splitlines()
+    try:
+        return ClientResult(json.loads(lines[-1]), s3_proxy.log)
+    except (IndexError, ValueError):
+        pytest.fail(f"client script failed ({done.returncode}):\n{done.stderr[-8000:]}")
+
+
+def test_uploads_land_in_the_bucket_under_the_prefix(
+    result: ClientResult,
+    s3_proxy: ProxyServer,
+    s3_server: S3Server,  # noqa: F811
+) -> None:
+    upload = result["upload"]
+    assert upload["artifact_uri"].startswith("mlflow-artifacts:/")
+    root = upload["artifact_uri"].removeprefix("mlflow-artifacts:").strip("/")
+    keys = sorted(s3_server.keys(f"{s3_proxy.prefix}/{root}"))
+    assert [key.removeprefix(f"{s3_proxy.prefix}/{root}/") for key in keys] == [
+        "blobs/big.bin",
+        "notes/d.json",
+        "notes/hello.txt",
+        "tree/a.txt",
+        "tree/nested/b.json",
+    ]
+    body = s3_server.client().get_object(
+        Bucket=s3_server.bucket, Key=f"{s3_proxy.prefix}/{root}/blobs/big.bin"
+    )["Body"]
+    assert hashlib.sha256(body.read()).hexdigest() == upload["big_sha"]
+
+
+def test_listing_through_the_proxy(result: ClientResult) -> None:
+    listing = result["list"]
+    assert listing["root"] == [
+        ["blobs", True, None],
+        ["notes", True, None],
+        ["tree", True, None],
+    ]
+    assert listing["tree"] == [["tree/a.txt", False, 1], ["tree/nested", True, None]]
+    assert listing["blobs"] == [["blobs/big.bin", BIG_SIZE]]
+
+
+def test_download_and_load_through_the_proxy(result: ClientResult) -> None:
+    download = result["download"]
+    assert download["files"] == [
+        "blobs/big.bin",
+        "notes/d.json",
+        "notes/hello.txt",
+        "tree/a.txt",
+        "tree/nested/b.json",
+    ]
+    assert download["big_sha"] == result["upload"]["big_sha"]
+    assert download["one"] == '{"b": 2}'
+    assert download["text"] == "héllo"
+    assert download["dict"] == {"k": [1, 2]}
