@@ -71,8 +71,20 @@ class SqlBase:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with _unavailable_as_error(), self._engine.connect() as conn:
+        with _unavailable_as_error(), self._reader().connect() as conn:
             yield conn
+
+    def _reader(self) -> Engine:
+        """The engine reads use. On PostgreSQL it runs in autocommit: a read is one statement
+        (or a few, each consistent on its own), so the BEGIN and the ROLLBACK that ends it when
+        the connection goes back to the pool are two network round trips for nothing."""
+        reader: Engine | None = self.__dict__.get("_read_engine")
+        if reader is None:
+            reader = self._engine
+            if reader.dialect.name == "postgresql":
+                reader = reader.execution_options(isolation_level="AUTOCOMMIT")
+            self.__dict__["_read_engine"] = reader
+        return reader
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:

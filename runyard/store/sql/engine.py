@@ -86,7 +86,10 @@ def make_engine(uri: str, busy_timeout: float = 30.0) -> Engine:
         if uri.startswith("postgresql://"):
             uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
         try:
-            return create_engine(uri, pool_pre_ping=True, **pool_options())
+            # No pre-ping (a round trip per request): a connection that died with its server
+            # fails its statement, which invalidates the whole pool and answers
+            # TEMPORARILY_UNAVAILABLE; clients retry and get fresh connections.
+            return create_engine(uri, **pool_options())
         except ArgumentError:
             raise InvalidParameterValue(
                 f"Unsupported database URI '{uri}'. Use sqlite:///path.db or "
