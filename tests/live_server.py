@@ -84,19 +84,24 @@ def start_server(root: Path, kind: str | None = None) -> TrackingServer:
     with open(root / "server.log", "wb") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = TrackingServer(kind, f"http://127.0.0.1:{port}", root, process)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    if wait_healthy(server.url, process):
+        return server
     stop_server(server)
     tail = (root / "server.log").read_text(errors="replace")[-3000:]
     raise RuntimeError(f"{kind} server did not start ({' '.join(command)}):\n{tail}")
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> bool:
+    """Poll ``<url>/health`` until it answers 200 (True), the process exits or time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def stop_server(server: TrackingServer) -> None:

@@ -28,6 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.live_server import wait_healthy
+
 STARTUP_TIMEOUT_S = 60.0
 
 #: Credentials moto accepts; never real ones.
@@ -162,14 +164,8 @@ def start_proxy_server(root: Path, s3: S3Server, prefix: str) -> ProxyServer:
             command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
         )
     server = ProxyServer(f"http://127.0.0.1:{port}", prefix, log, process)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    if wait_healthy(server.url, process):
+        return server
     stop_proxy_server(server)
     pytest.fail(f"runyard server did not start ({' '.join(command)}):\n{log.read_text()}")
 

@@ -16,7 +16,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from runyard.errors import InvalidParameterValue, RunyardError
@@ -25,6 +24,7 @@ from runyard.server.settings import ServerSettings
 from runyard.store.sql.store import SqlTrackingStore
 from runyard.tracking.client import MlflowClient
 from tests.conftest import FOREIGN_ENV
+from tests.live_server import wait_healthy
 from tests.pg_cluster import (
     PgServer,
     ReplicaPair,
@@ -107,14 +107,8 @@ def start_server(root: Path, *args: str, env: dict[str, str] | None = None) -> S
             command, cwd=root, env=_child_env(env), stdout=out, stderr=subprocess.STDOUT
         )
     server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    if wait_healthy(server.url, process):
+        return server
     server.stop()
     pytest.fail(f"server did not start: {' '.join(command)}\n{log.read_text()[-3000:]}")
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import posixpath
+import tempfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Protocol
 
 from runyard.entities import FileInfo
 from runyard.errors import InvalidParameterValue
 
-__all__ = ["CHUNK_SIZE", "ArtifactRepository", "clean_artifact_path"]
+__all__ = ["CHUNK_SIZE", "ArtifactRepository", "clean_artifact_path", "download_target"]
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -70,6 +72,15 @@ class ArtifactRepository(Protocol):
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         """Remove a file or directory tree."""
         ...
+
+
+def download_target(artifact_path: str, dst_path: str | None) -> tuple[str, Path, Path]:
+    """``(clean relative path, destination folder, local copy path)`` of a download: the copy
+    lands at ``<dst_path>/<path>``; the folder is created (a new temporary one when None)."""
+    rel = clean_artifact_path(artifact_path)
+    dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="runyard-dl-"))
+    dst.mkdir(parents=True, exist_ok=True)
+    return rel, dst, (dst / rel if rel else dst)
 
 
 def walk_files(local_dir: str) -> Iterator[tuple[str, str]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import mimetypes
 import os
 import posixpath
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -21,7 +20,12 @@ from urllib.parse import quote, unquote, urlsplit
 
 from runyard.entities import FileInfo
 from runyard.errors import InvalidParameterValue
-from runyard.store.artifact.base import CHUNK_SIZE, clean_artifact_path, walk_files
+from runyard.store.artifact.base import (
+    CHUNK_SIZE,
+    clean_artifact_path,
+    download_target,
+    walk_files,
+)
 from runyard.store.http_session import HttpSession, shared_session
 
 __all__ = ["ARTIFACTS_ENDPOINT", "HttpArtifactRepository", "split_artifacts_url"]
@@ -168,10 +172,7 @@ class HttpArtifactRepository:
 
         The copy lands at ``<dst_path>/<artifact_path>``; its local path is returned.
         """
-        rel = clean_artifact_path(artifact_path)
-        dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="runyard-dl-"))
-        dst.mkdir(parents=True, exist_ok=True)
-        out = dst / rel if rel else dst
+        rel, dst, out = download_target(artifact_path, dst_path)
         # A directory lists its children; a file (or nothing) lists empty, and then the GET
         # decides: bytes, or RESOURCE_DOES_NOT_EXIST.
         listing = self.list_artifacts(rel)

@@ -11,7 +11,12 @@ from urllib.parse import unquote, urlparse
 
 from runyard.entities import FileInfo
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
-from runyard.store.artifact.base import CHUNK_SIZE, clean_artifact_path, walk_files
+from runyard.store.artifact.base import (
+    CHUNK_SIZE,
+    clean_artifact_path,
+    download_target,
+    walk_files,
+)
 
 __all__ = ["LocalArtifactRepository", "local_path_from_uri"]
 
@@ -104,10 +109,7 @@ class LocalArtifactRepository:
             raise ResourceDoesNotExist(
                 f"No such file or directory: '{artifact_path}' in {self.artifact_uri}"
             )
-        dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="runyard-dl-"))
-        dst.mkdir(parents=True, exist_ok=True)
-        rel = clean_artifact_path(artifact_path)
-        out = dst / rel if rel else dst
+        _, _, out = download_target(artifact_path, dst_path)
         if source.is_dir():
             self._copy_tree(source, out)
         else:

@@ -17,7 +17,6 @@ import contextlib
 import json
 import mimetypes
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,12 @@ from runyard.errors import (
     ResourceDoesNotExist,
     RunyardError,
 )
-from runyard.store.artifact.base import CHUNK_SIZE, clean_artifact_path, walk_files
+from runyard.store.artifact.base import (
+    CHUNK_SIZE,
+    clean_artifact_path,
+    download_target,
+    walk_files,
+)
 
 __all__ = ["S3ArtifactRepository", "parse_s3_uri", "s3_client"]
 
@@ -374,10 +378,7 @@ class S3ArtifactRepository:
 
         The copy lands at ``<dst_path>/<artifact_path>``; its local path is returned.
         """
-        rel = clean_artifact_path(artifact_path)
-        dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="runyard-dl-"))
-        dst.mkdir(parents=True, exist_ok=True)
-        out = dst / rel if rel else dst
+        rel, _, out = download_target(artifact_path, dst_path)
         prefix = self._dir_prefix(rel)
         files = [key[len(prefix) :] for key, _size in self._iter_objects(rel)]
         files = [name for name in files if name and not name.endswith("/")]
