@@ -13,7 +13,7 @@ from runyard.entities import RunStatus
 from runyard.errors import InvalidParameterValue
 from runyard.tracking import fluent
 
-__all__ = ["AUTOLOGGING_TAG", "autolog_run", "resolve_tags"]
+__all__ = ["AUTOLOGGING_TAG", "autolog_run", "check_extra_tags", "resolve_tags"]
 
 #: MLflow's tag naming the integration that created a run.
 AUTOLOGGING_TAG = "mlflow.autologging"
@@ -21,13 +21,18 @@ AUTOLOGGING_TAG = "mlflow.autologging"
 log = logging.getLogger("runyard.autolog")
 
 
-def resolve_tags(integration: str, extra_tags: dict[str, Any] | None) -> dict[str, str]:
-    """The tags of a run autologging creates: ``mlflow.autologging`` plus ``extra_tags``."""
+def check_extra_tags(extra_tags: object) -> None:
+    """MLflow's refusal of an ``extra_tags`` that is not a dict (raised by ``autolog()``)."""
     if extra_tags is not None and not isinstance(extra_tags, dict):
         raise InvalidParameterValue(
             "Invalid `extra_tags` type: expecting dictionary, "
             f"received `{type(extra_tags).__name__}`"
         )
+
+
+def resolve_tags(integration: str, extra_tags: dict[str, Any] | None) -> dict[str, str]:
+    """The tags of a run autologging creates: ``mlflow.autologging`` plus ``extra_tags``."""
+    check_extra_tags(extra_tags)
     tags = {k: str(v) for k, v in (extra_tags or {}).items() if k != AUTOLOGGING_TAG}
     if extra_tags and AUTOLOGGING_TAG in extra_tags:
         log.warning("Tag `%s` is ignored as it is a reserved tag by autologging.", AUTOLOGGING_TAG)

@@ -31,7 +31,7 @@ from runyard.autolog._boosting import (
 )
 from runyard.autolog.config import AutologConfig, enable_integration
 from runyard.autolog.patching import safe_patch
-from runyard.errors import InvalidParameterValue
+from runyard.autolog.runs import check_extra_tags
 
 __all__ = ["FLAVOR_NAME", "autolog"]
 
@@ -207,11 +207,7 @@ def autolog(
         model_format: File format of the saved model: ``"ubj"``, ``"json"`` or ``"xgb"``.
         extra_tags: Tags set on each run autologging creates.
     """
-    if extra_tags is not None and not isinstance(extra_tags, dict):
-        raise InvalidParameterValue(
-            "Invalid `extra_tags` type: expecting dictionary, "
-            f"received `{type(extra_tags).__name__}`"
-        )
+    check_extra_tags(extra_tags)
     types = _DEFAULT_IMPORTANCE_TYPES if importance_types is None else tuple(importance_types)
     config = AutologConfig(
         log_models=log_models,

@@ -268,6 +268,46 @@ print(json.dumps(RESULT, default=repr))
 RunClient = Callable[..., ClientResult]
 
 
+def run_official_client(
+    compat_venv: Path,
+    workdir: Path,
+    script: str,
+    tracking_url: str,
+    server_log: Path,
+    params: dict[str, Any] | None = None,
+    drop_env_prefixes: tuple[str, ...] = (),
+) -> ClientResult:
+    """Run ``script`` (dedented, wrapped in PRELUDE/EPILOGUE) with the official client in
+    ``workdir`` against ``tracking_url``; its JSON result, or a test failure with its output."""
+    path = workdir / "compat_script.py"
+    path.write_text(PRELUDE + textwrap.dedent(script) + EPILOGUE)
+    base = _env_without_tracking_settings()
+    env = {k: v for k, v in base.items() if not k.startswith(drop_env_prefixes)} | {
+        "MLFLOW_TRACKING_URI": tracking_url,
+        "COMPAT_PARAMS": json.dumps(params or {}),
+        # A 5xx must fail fast instead of the client's ~4 minutes of retries.
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "120",
+        "PYTHONWARNINGS": "ignore",
+    }
+    done = subprocess.run(
+        [str(compat_venv / "bin" / "python"), str(path)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT_S,
+    )
+    lines = done.stdout.strip().splitlines()
+    try:
+        return ClientResult(json.loads(lines[-1]), server_log)
+    except (IndexError, ValueError):
+        pytest.fail(
+            f"client script failed ({done.returncode}):\n{done.stdout[-4000:]}\n"
+            f"{done.stderr[-8000:]}"
+        )
+
+
 @pytest.fixture(scope="session")
 def run_client(
     compat_server: CompatServer, compat_venv: Path, tmp_path_factory: pytest.TempPathFactory
@@ -281,32 +321,9 @@ def run_client(
 
     def run(script: str, params: dict[str, Any] | None = None) -> ClientResult:
         workdir = tmp_path_factory.mktemp("client")
-        path = workdir / "compat_script.py"
-        path.write_text(PRELUDE + textwrap.dedent(script) + EPILOGUE)
-        env = _env_without_tracking_settings() | {
-            "MLFLOW_TRACKING_URI": compat_server.url,
-            "COMPAT_PARAMS": json.dumps(params or {}),
-            # A 5xx must fail fast instead of the client's ~4 minutes of retries.
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": "120",
-            "PYTHONWARNINGS": "ignore",
-        }
-        done = subprocess.run(
-            [str(compat_venv / "bin" / "python"), str(path)],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=CLIENT_TIMEOUT_S,
+        return run_official_client(
+            compat_venv, workdir, script, compat_server.url, compat_server.log, params
         )
-        lines = done.stdout.strip().splitlines()
-        try:
-            return ClientResult(json.loads(lines[-1]), compat_server.log)
-        except (IndexError, ValueError):
-            pytest.fail(
-                f"client script failed ({done.returncode}):\n{done.stdout[-4000:]}\n"
-                f"{done.stderr[-8000:]}"
-            )
 
     return run
 

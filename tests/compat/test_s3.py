@@ -7,9 +7,6 @@ the server stores the bytes in a real S3-compatible bucket (moto_server), under 
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
-import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.compat.conftest import (
-    CLIENT_TIMEOUT_S,
-    EPILOGUE,
-    PRELUDE,
-    ClientResult,
-    _env_without_tracking_settings,
-)
+from tests.compat.conftest import ClientResult, run_official_client
 from tests.s3_server import (
     ProxyServer,
     S3Server,
@@ -105,31 +96,11 @@ def result(
 ) -> ClientResult:
     """The official client's script, run once against the S3-backed server."""
     workdir = tmp_path_factory.mktemp("compat-s3-client")
-    script = workdir / "compat_script.py"
-    script.write_text(PRELUDE + textwrap.dedent(SCRIPT) + EPILOGUE)
     params: dict[str, Any] = {"experiment": f"s3-{uuid.uuid4().hex[:8]}", "big_size": BIG_SIZE}
-    env = {
-        k: v for k, v in _env_without_tracking_settings().items() if not k.startswith("AWS_")
-    } | {
-        "MLFLOW_TRACKING_URI": s3_proxy.url,
-        "COMPAT_PARAMS": json.dumps(params),
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": "120",
-        "PYTHONWARNINGS": "ignore",
-    }
-    done = subprocess.run(
-        [str(compat_venv / "bin" / "python"), str(script)],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT_S,
+    # The client has no S3 credentials: every byte goes through the server's proxy.
+    return run_official_client(
+        compat_venv, workdir, SCRIPT, s3_proxy.url, s3_proxy.log, params, ("AWS_",)
     )
-    lines = done.stdout.strip().splitlines()
-    try:
-        return ClientResult(json.loads(lines[-1]), s3_proxy.log)
-    except (IndexError, ValueError):
-        pytest.fail(f"client script failed ({done.returncode}):\n{done.stderr[-8000:]}")
 
 
 def test_uploads_land_in_the_bucket_under_the_prefix(
