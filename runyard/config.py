@@ -215,6 +215,46 @@ class ENV:
         "Server: comma-separated origins allowed by CORS (default: none).",
     )
 
+    # -- authentication (runyard server --app-name basic-auth) ----------------------------------
+    APP_NAME: EnvVar[str | None] = EnvVar(
+        "APP_NAME",
+        None,
+        _opt_str,
+        "Server: 'basic-auth' turns on users, permissions and the audit log (--app-name).",
+    )
+    AUTH_CONFIG_PATH: EnvVar[str | None] = EnvVar(
+        "AUTH_CONFIG_PATH",
+        None,
+        _opt_str,
+        "Server: the auth ini file (MLflow's basic_auth.ini keys, section [mlflow]).",
+    )
+    AUTH_ADMIN_USERNAME: EnvVar[str | None] = EnvVar(
+        "AUTH_ADMIN_USERNAME",
+        None,
+        _opt_str,
+        "Server: the admin created on first start with auth on (default: admin).",
+    )
+    AUTH_ADMIN_PASSWORD: EnvVar[str | None] = EnvVar(
+        "AUTH_ADMIN_PASSWORD",
+        None,
+        _opt_str,
+        "Server: the first admin's password (required to start auth on an empty user table).",
+    )
+    AUTH_DEFAULT_PERMISSION: EnvVar[str | None] = EnvVar(
+        "AUTH_DEFAULT_PERMISSION",
+        None,
+        _opt_str,
+        "Server: permission on resources without a grant: READ (default), USE, EDIT, MANAGE, "
+        "NO_PERMISSIONS.",
+    )
+    FLASK_SERVER_SECRET_KEY: EnvVar[str | None] = EnvVar(
+        "FLASK_SERVER_SECRET_KEY",
+        None,
+        _opt_str,
+        "Server: key for session cookies and credential-cache digests (default: one generated "
+        "and kept in the auth database, shared by all workers).",
+    )
+
     # -- production stores: PostgreSQL pool, S3-compatible artifacts ------------------------------
     SQLALCHEMYSTORE_POOL_SIZE: EnvVar[int | None] = EnvVar(
         "SQLALCHEMYSTORE_POOL_SIZE",

@@ -31,6 +31,7 @@ __all__ = [
     "ResourceAlreadyExists",
     "ResourceDoesNotExist",
     "RunyardError",
+    "Unauthenticated",
     "error_from_code",
 ]
 
@@ -123,6 +124,12 @@ class PermissionDenied(RunyardError):
     default_code = "PERMISSION_DENIED"
 
 
+class Unauthenticated(RunyardError):
+    """No credentials, or credentials that do not identify a user (HTTP 401)."""
+
+    default_code = "UNAUTHENTICATED"
+
+
 _BY_CODE: dict[str, type[RunyardError]] = {
     cls.default_code: cls
     for cls in (
@@ -131,6 +138,7 @@ _BY_CODE: dict[str, type[RunyardError]] = {
         ResourceDoesNotExist,
         InvalidState,
         PermissionDenied,
+        Unauthenticated,
     )
 }
 

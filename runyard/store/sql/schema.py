@@ -24,6 +24,14 @@ Models (revision ``0002_models``):
   never reused after a delete.
 * ``registry_events`` is append-only: every version creation, stage transition, alias move and
   promotion, with who, when, from and to, and the evidence of a gated promotion.
+
+Auth (revision ``0003_auth``, used when the server runs with ``--app-name basic-auth``):
+
+* ``auth_users`` with Argon2id password hashes; ``auth_permissions`` one grant per (user,
+  resource type, resource id); ``auth_tokens`` and ``auth_sessions`` keep only the SHA-256 of
+  their secrets; ``auth_settings`` holds the generated server secret shared by all workers.
+* ``auth_audit`` is append-only: every write request, who made it, when, on which resource, and
+  the HTTP status it got.
 """
 
 from __future__ import annotations
@@ -48,6 +56,12 @@ from sqlalchemy import (
 
 __all__ = [
     "SCHEMA_REVISION",
+    "auth_audit",
+    "auth_permissions",
+    "auth_sessions",
+    "auth_settings",
+    "auth_tokens",
+    "auth_users",
     "logged_model_metrics",
     "logged_model_params",
     "logged_model_tags",
@@ -73,7 +87,7 @@ __all__ = [
 ]
 
 #: Alembic head revision this code expects; a test checks it matches the migrations directory.
-SCHEMA_REVISION = "0002_models"
+SCHEMA_REVISION = "0003_auth"
 
 metadata = MetaData()
 Double = Float(precision=53)
@@ -414,4 +428,85 @@ registry_events = Table(
     # JSON: the conditions of a gated promotion and the values they were checked against.
     Column("evidence", Text),
     Index("ix_registry_events_model", "model_key", "event_id"),
+)
+
+
+# -- auth (0003_auth) ---------------------------------------------------------------------------
+
+
+def _user_fk() -> ForeignKey:
+    return ForeignKey("auth_users.user_id", ondelete="CASCADE")
+
+
+auth_users = Table(
+    "auth_users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(256), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("is_admin", Boolean, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    UniqueConstraint("username", name="uq_auth_users_username"),
+)
+
+auth_permissions = Table(
+    "auth_permissions",
+    metadata,
+    Column("user_id", Integer, _user_fk(), nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("resource_id", String(500), nullable=False),
+    Column("permission", String(32), nullable=False),
+    PrimaryKeyConstraint("user_id", "resource_type", "resource_id", name="pk_auth_permissions"),
+    Index("ix_auth_permissions_resource", "resource_type", "resource_id"),
+)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("token_id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, _user_fk(), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("expiration_time", BigInteger, nullable=False),
+    Column("last_used_time", BigInteger),
+    Column("revoked", Boolean, nullable=False),
+    UniqueConstraint("token_hash", name="uq_auth_tokens_hash"),
+    Index("ix_auth_tokens_user", "user_id"),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("user_id", Integer, _user_fk(), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("expiration_time", BigInteger, nullable=False),
+    Index("ix_auth_sessions_user", "user_id"),
+)
+
+auth_audit = Table(
+    "auth_audit",
+    metadata,
+    Column("audit_id", SeriesId, primary_key=True, autoincrement=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("username", String(256)),
+    Column("method", String(10), nullable=False),
+    Column("path", String(2048), nullable=False),
+    Column("endpoint", String(256), nullable=False),
+    Column("resource_type", String(32)),
+    Column("resource_id", String(500)),
+    Column("status", Integer, nullable=False),
+    Column("error_code", String(64)),
+    Column("client_ip", String(64)),
+    Index("ix_auth_audit_timestamp", "timestamp"),
+    Index("ix_auth_audit_user", "username", "timestamp"),
+)
+
+auth_settings = Table(
+    "auth_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
