@@ -64,6 +64,13 @@ def _options(func: Any) -> Any:
         click.option("-h", "--host", help="Address to bind (default 127.0.0.1; 0.0.0.0 for all)."),
         click.option("-p", "--port", type=int, help="Port to bind (default 5000)."),
         click.option("-w", "--workers", type=int, help="Worker processes (default 1)."),
+        click.option(
+            "--app-name",
+            type=click.Choice(["basic-auth"]),
+            help="basic-auth: require sign-in (HTTP Basic, tokens, UI login), enforce "
+            "per-experiment and per-model permissions and keep an audit log. The first start "
+            "needs RUNYARD_AUTH_ADMIN_PASSWORD (see docs/auth.md).",
+        ),
         click.option("--static-prefix", help="Serve everything under this path, e.g. /runyard."),
         click.option(
             "--allowed-hosts", help="Comma-separated Host headers to accept (default: any)."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -94,9 +96,32 @@ def open_read_replica(settings: ServerSettings, uri: str) -> TrackingStore:
     return SqlTrackingStore(uri, settings.artifact_root, auto_upgrade=False)
 
 
-def _tracking_routes(ctx: ServerContext) -> list[BaseRoute]:
+def _auth_layer(settings: ServerSettings, ctx: ServerContext) -> Any:
+    """The auth layer of ``--app-name basic-auth``: its tables live in the backend database
+    unless the auth config names another; the first start creates the admin."""
+    from runyard.server.auth import APP_NAME
+    from runyard.server.auth.config import read_auth_config
+    from runyard.server.auth.layer import AuthLayer
+    from runyard.server.auth.store import AuthStore
+
+    if settings.app_name != APP_NAME:
+        raise InvalidParameterValue(
+            f"Unknown --app-name '{settings.app_name}'. The one app is '{APP_NAME}'."
+        )
+    config = read_auth_config()
+    tracking: Any = ctx.tracking()
+    if config.database_uri:
+        store = AuthStore.open(config.database_uri)
+    else:
+        store = AuthStore(tracking.engine)
+    layer = AuthLayer(store, tracking, ctx.registry(), config)
+    layer.bootstrap_admin()
+    return layer
+
+
+def _tracking_routes(ctx: ServerContext, endpoints: list[Endpoint]) -> list[BaseRoute]:
     if ctx.store is not None:
-        return list(json_routes(ENDPOINTS, ctx))
+        return list(json_routes(endpoints, ctx))
 
     async def unavailable(request: Request) -> Response:
         return PlainTextResponse(_ARTIFACTS_ONLY, status_code=503)
@@ -104,6 +129,16 @@ def _tracking_routes(ctx: ServerContext) -> list[BaseRoute]:
     return [Mount(prefix, routes=[Route("/{rest:path}", unavailable, methods=["GET", "POST",
             "PATCH", "DELETE", "PUT"])]) for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow",
             "/api/3.0/mlflow", "/ajax-api/3.0/mlflow")]  # fmt: skip
+
+
+def _lifespan(ctx: ServerContext) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if ctx.auth is not None:  # the last audit entries are written before the process ends
+            ctx.auth.close()
+
+    return lifespan
 
 
 def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> Starlette:
@@ -117,7 +152,13 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
     replica_uri = settings.read_replica_backend_store_uri
     if replica_uri and not settings.artifacts_only:
         ctx.read_store = open_read_replica(settings, replica_uri)
-    document = openapi_document(ENDPOINTS)
+    endpoints = list(ENDPOINTS)
+    if settings.app_name and ctx.store is not None:
+        ctx.auth = _auth_layer(settings, ctx)
+        from runyard.server.auth.endpoints import ENDPOINTS as AUTH_ENDPOINTS
+
+        endpoints += AUTH_ENDPOINTS
+    document = openapi_document(endpoints)
 
     async def openapi(request: Request) -> Response:
         return json_response(document)
@@ -125,7 +166,7 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
     routes: list[BaseRoute] = [
         *service.service_routes(ctx),
         Route("/openapi.json", openapi, methods=["GET"]),
-        *_tracking_routes(ctx),
+        *_tracking_routes(ctx, endpoints),
         *artifacts.artifact_routes(ctx),
     ]
     handlers: dict[Any, Any] = {Exception: internal_error}
@@ -148,10 +189,15 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
                 allow_headers=["*"],
             )
         )
+    if ctx.auth is not None:
+        from runyard.server.auth.middleware import AuthMiddleware
+
+        middleware.append(Middleware(AuthMiddleware, layer=ctx.auth, prefix=settings.static_prefix))
     app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers=handlers,
+        lifespan=_lifespan(ctx),
     )
     app.state.context = ctx
     return app

@@ -24,6 +24,8 @@ class ServerContext:
     registry_store: Any = None
     #: A read-only store on a database replica (``--read-replica-backend-store-uri``); None: none.
     read_store: TrackingStore | None = None
+    #: The auth layer (``--app-name basic-auth``); None: auth is off.
+    auth: Any = None
 
     def for_reads(self) -> ServerContext:
         """The context of endpoints flagged ``reads_replica``: the replica as tracking store

@@ -44,6 +44,8 @@ class ServerSettings:
     workers: int = 1
     allowed_hosts: tuple[str, ...] = ()
     cors_allowed_origins: tuple[str, ...] = ()
+    #: ``basic-auth`` turns on users, permissions and the audit log (MLflow's --app-name).
+    app_name: str | None = None
 
     @property
     def artifact_root(self) -> str:
@@ -74,6 +76,7 @@ class ServerSettings:
             workers=ENV.WORKERS.get(environ),
             allowed_hosts=_split(ENV.SERVER_ALLOWED_HOSTS.get(environ)),
             cors_allowed_origins=_split(ENV.SERVER_CORS_ALLOWED_ORIGINS.get(environ)),
+            app_name=ENV.APP_NAME.get(environ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -90,6 +93,8 @@ class ServerSettings:
             "RUNYARD_SERVER_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "RUNYARD_SERVER_CORS_ALLOWED_ORIGINS": ",".join(self.cors_allowed_origins),
         }
+        if self.app_name:
+            env["RUNYARD_APP_NAME"] = self.app_name
         if self.registry_store_uri:
             env["RUNYARD_REGISTRY_STORE_URI"] = self.registry_store_uri
         if self.read_replica_backend_store_uri:

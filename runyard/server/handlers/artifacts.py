@@ -135,18 +135,40 @@ async def multipart(ctx: ServerContext, request: Request) -> Response:
     )
 
 
+def _authorize(ctx: ServerContext, request: Request, proxy: bool) -> tuple[str, str] | None:
+    """Auth on: a proxied path is checked against the experiment it lies under (its first
+    segment); /get-artifact against the run's experiment. Returns what the audit names."""
+    principal = request.state.principal
+    if not proxy:
+        run_id = request.query_params.get("run_id") or request.query_params.get("run_uuid")
+        if run_id:
+            ctx.auth.check_run(principal, run_id, "read")
+        return None
+    path = request.path_params.get("path") or request.query_params.get("path") or ""
+    exp_id = ctx.auth.check_artifact_path(principal, request.method, path)
+    return ("artifact", path) if exp_id is not None or path else None
+
+
 def _route(
     path: str, handler: Any, methods: list[str], ctx: ServerContext, proxy: bool = True
 ) -> Route:
     async def run(request: Request) -> Response:
         if proxy and not ctx.settings.serve_artifacts:
             return Response(_NOT_SERVING, status_code=503, media_type="text/plain")
+        resource = None
         try:
+            if ctx.auth is not None:
+                resource = _authorize(ctx, request, proxy)
             response: Response = await handler(ctx, request)
         except RunyardError as exc:
-            return error_response(exc)
+            response = error_response(exc)
         except Exception as exc:  # noqa: BLE001 - answered in place, see internal_error
-            return internal_error(request, exc)
+            response = internal_error(request, exc)
+        if ctx.auth is not None and request.method not in ("GET", "HEAD"):
+            ctx.auth.record(
+                request, request.state.principal, "mlflow-artifacts", response.status_code,
+                resource,
+            )  # fmt: skip
         return response
 
     return Route(path, run, methods=methods)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from runyard.store.sql import schema as t
 from runyard.store.sql.engine import make_engine, prepare_schema
 from runyard.store.sql.experiments import ExperimentOps
 from runyard.store.sql.gc import GcOps
@@ -64,6 +65,22 @@ class SqlTrackingStore(
     def engine(self) -> Engine:
         """The SQLAlchemy engine (for migrations and maintenance commands)."""
         return self._engine
+
+    def experiment_id_of_run(self, run_id: str) -> str | None:
+        """The experiment a run belongs to (deleted runs too), None when unknown."""
+        with self._read() as conn:
+            row = self._sql.run_state.run(conn, run_uuid=run_id).fetchone()
+        return None if row is None else str(row[1])
+
+    def experiment_id_of_logged_model(self, model_id: str) -> str | None:
+        """The experiment a logged model belongs to, None when unknown."""
+        with self._read() as conn:
+            value = conn.execute(
+                select(t.logged_models.c.experiment_id).where(
+                    t.logged_models.c.model_id == model_id
+                )
+            ).scalar()
+        return None if value is None else str(value)
 
     def close(self) -> None:
         """Release pooled connections."""

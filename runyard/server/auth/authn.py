@@ -1,0 +1,198 @@
+"""Who is calling: HTTP Basic, bearer tokens and session cookies, checked through caches.
+
+A password is verified with the KDF (Argon2id, ~50-150 ms) only when the credential is not in
+the cache of verified credentials. The cache key is an HMAC of the user name and password under
+the server secret, so the cache holds no password and a memory dump reveals none. Tokens and
+sessions are looked up by their SHA-256 (one indexed read), cached the same way. Entries live
+``cache_ttl_seconds``; every change made through this process clears them at once.
+
+Failed password checks are counted per user name and per client address; past
+``max_failures`` in ``failure_window_seconds`` further attempts are refused with 429 before any
+KDF runs, and at most two KDF computations run at a time, so guessing passwords cannot take the
+server's CPU from everyone else. A user whose credential is cached keeps working meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from cachetools import TTLCache
+
+from runyard.errors import RunyardError, Unauthenticated
+from runyard.server.auth.config import AuthConfig
+from runyard.server.auth.entities import User
+from runyard.server.auth.store import AuthStore
+
+__all__ = ["CredentialChecker", "Principal", "parse_authorization"]
+
+_BAD_CREDENTIALS = "Invalid username or password."
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    user: User
+    #: How they proved it: "basic", "token" or "session".
+    via: str
+    #: The session's CSRF token (sessions only).
+    csrf: str | None = None
+
+    @property
+    def username(self) -> str:
+        """The user's name."""
+        return self.user.username
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins bypass permission checks."""
+        return self.user.is_admin
+
+
+def parse_authorization(header: str) -> tuple[str, str, str] | None:
+    """``("basic", username, password)`` or ``("bearer", token, "")`` from an Authorization
+    header; None when it is neither (or malformed)."""
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        username, sep, password = decoded.partition(":")
+        return ("basic", username, password) if sep else None
+    if scheme == "bearer" and value:
+        return ("bearer", value, "")
+    return None
+
+
+class _Limiter:
+    """Failed attempts per key in a sliding window (thread-safe, bounded memory)."""
+
+    def __init__(self, limit: int, window: float, max_keys: int) -> None:
+        self._limit = limit
+        self._window = window
+        self._hits: TTLCache[str, deque[float]] = TTLCache(maxsize=max_keys, ttl=window)
+        self._lock = threading.Lock()
+
+    def blocked(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits is None:
+                return 0.0
+            while hits and hits[0] <= now - self._window:
+                hits.popleft()
+            if len(hits) < self._limit:
+                return 0.0
+            return max(0.0, hits[0] + self._window - now)
+
+    def fail(self, key: str) -> None:
+        """Count one failure for ``key``."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits is None:
+                hits = deque(maxlen=self._limit)
+            hits.append(time.monotonic())
+            self._hits[key] = hits  # refreshes the entry's TTL
+
+    def clear(self, key: str) -> None:
+        """Forget ``key``'s failures (after a success)."""
+        with self._lock:
+            self._hits.pop(key, None)
+
+
+class CredentialChecker:
+    """Turns credentials into users, with the caches and the limiter described above."""
+
+    def __init__(self, store: AuthStore, config: AuthConfig, secret: bytes) -> None:
+        self._store = store
+        self._secret = secret
+        ttl = max(config.cache_ttl_seconds, 0.001)
+        self._cache: TTLCache[bytes, User | None] = TTLCache(config.cache_max_size, ttl)
+        self._lock = threading.Lock()
+        self._limiter = _Limiter(config.max_failures, config.failure_window_seconds, 100_000)
+        # At most two KDF computations at once: guessing cannot starve the thread pool.
+        self._kdf_slots = anyio.CapacityLimiter(2)
+        self._cache_enabled = config.cache_ttl_seconds > 0
+
+    def _key(self, kind: bytes, *parts: str) -> bytes:
+        mac = hmac.new(self._secret, kind, hashlib.sha256)
+        for part in parts:
+            mac.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+        return mac.digest()
+
+    def _cached(self, key: bytes) -> tuple[bool, User | None]:
+        if not self._cache_enabled:
+            return False, None
+        with self._lock:
+            if key in self._cache:
+                return True, self._cache[key]
+        return False, None
+
+    def _remember(self, key: bytes, user: User | None) -> None:
+        if self._cache_enabled:
+            with self._lock:
+                self._cache[key] = user
+
+    def clear(self) -> None:
+        """Forget every cached credential (a password, admin flag, token or user changed)."""
+        with self._lock:
+            self._cache.clear()
+
+    async def password(self, username: str, password: str, client_ip: str | None) -> User:
+        """The user for a name and password, or Unauthenticated / REQUEST_LIMIT_EXCEEDED."""
+        key = self._key(b"basic", username, password)
+        hit, user = self._cached(key)
+        if hit and user is not None:
+            return user
+        keys = [f"u:{username}"] + ([f"ip:{client_ip}"] if client_ip else [])
+        wait = max(self._limiter.blocked(k) for k in keys)
+        if wait > 0:
+            raise RunyardError(
+                f"Too many failed sign-in attempts; try again in {int(wait) + 1} seconds.",
+                error_code="REQUEST_LIMIT_EXCEEDED",
+            )
+        async with self._kdf_slots:
+            user = await anyio.to_thread.run_sync(
+                self._store.authenticate_password, username, password
+            )
+        if user is None:
+            for k in keys:
+                self._limiter.fail(k)
+            raise Unauthenticated(_BAD_CREDENTIALS)
+        self._limiter.clear(f"u:{username}")
+        self._remember(key, user)
+        return user
+
+    def _lookup(self, kind: bytes, secret: str, find: Any) -> Any:
+        key = self._key(kind, secret)
+        hit, value = self._cached(key)
+        if hit:
+            return value
+        value = find(secret)
+        self._remember(key, value)
+        return value
+
+    async def token(self, secret: str) -> User:
+        """The owner of a valid personal access token, or Unauthenticated."""
+        user = self._lookup(b"token", secret, self._store.user_for_token)
+        if user is None:
+            raise Unauthenticated("Invalid, expired or revoked token.")
+        return user  # type: ignore[no-any-return]
+
+    def session(self, secret: str) -> tuple[User, str] | None:
+        """The user and CSRF token of a live session cookie, None when it is not one."""
+        found = self._lookup(b"session", secret, self._store.session)
+        return found  # type: ignore[no-any-return]
