@@ -6,10 +6,11 @@ the server secret, so the cache holds no password and a memory dump reveals none
 sessions are looked up by their SHA-256 (one indexed read), cached the same way. Entries live
 ``cache_ttl_seconds``; every change made through this process clears them at once.
 
-Failed password checks are counted per user name and per client address; past
-``max_failures`` in ``failure_window_seconds`` further attempts are refused with 429 before any
-KDF runs, and at most two KDF computations run at a time, so guessing passwords cannot take the
-server's CPU from everyone else. A user whose credential is cached keeps working meanwhile.
+Failed password checks are counted per (user name, client address) and per client address;
+past ``max_failures`` (5x that for an address) in ``failure_window_seconds`` further attempts
+from there are refused with 429 before any KDF runs, and at most two KDF computations run at a
+time, so guessing passwords cannot take the server's CPU from everyone else. The same user
+signing in from elsewhere, a cached credential, a token or a session keep working meanwhile.
 """
 
 from __future__ import annotations
@@ -122,7 +123,10 @@ class CredentialChecker:
         ttl = max(config.cache_ttl_seconds, 0.001)
         self._cache: TTLCache[bytes, User | None] = TTLCache(config.cache_max_size, ttl)
         self._lock = threading.Lock()
-        self._limiter = _Limiter(config.max_failures, config.failure_window_seconds, 100_000)
+        window = config.failure_window_seconds
+        self._limiter = _Limiter(config.max_failures, window, 100_000)
+        # An address guessing many names (or a busy NAT) gets more room than one name.
+        self._ip_limiter = _Limiter(config.max_failures * 5, window, 100_000)
         # At most two KDF computations at once: guessing cannot starve the thread pool.
         self._kdf_slots = anyio.CapacityLimiter(2)
         self._cache_enabled = config.cache_ttl_seconds > 0
@@ -157,8 +161,9 @@ class CredentialChecker:
         hit, user = self._cached(key)
         if hit and user is not None:
             return user
-        keys = [f"u:{username}"] + ([f"ip:{client_ip}"] if client_ip else [])
-        wait = max(self._limiter.blocked(k) for k in keys)
+        user_key = f"u:{username}@{client_ip}"
+        ip_key = f"ip:{client_ip}"
+        wait = max(self._limiter.blocked(user_key), self._ip_limiter.blocked(ip_key))
         if wait > 0:
             raise RunyardError(
                 f"Too many failed sign-in attempts; try again in {int(wait) + 1} seconds.",
@@ -169,10 +174,10 @@ class CredentialChecker:
                 self._store.authenticate_password, username, password
             )
         if user is None:
-            for k in keys:
-                self._limiter.fail(k)
+            self._limiter.fail(user_key)
+            self._ip_limiter.fail(ip_key)
             raise Unauthenticated(_BAD_CREDENTIALS)
-        self._limiter.clear(f"u:{username}")
+        self._limiter.clear(user_key)
         self._remember(key, user)
         return user
 

@@ -42,8 +42,9 @@ class AuthConfig:
     token_max_days: int = 365
     #: Cookies marked Secure: None means when the request came over https.
     secure_cookies: bool | None = None
-    #: Failed logins per user name (and per client address) in ``failure_window_seconds``
-    #: before further attempts are answered 429 without checking the password.
+    #: Failed logins per (user name, client address) in ``failure_window_seconds`` before
+    #: further attempts from there are answered 429 without checking the password (an address
+    #: alone gets five times as many).
     max_failures: int = 10
     failure_window_seconds: float = 60.0
 
