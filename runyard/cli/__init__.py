@@ -16,6 +16,7 @@ from runyard.cli.gc import gc
 from runyard.cli.output import RunyardGroup
 from runyard.cli.projects import run_command
 from runyard.cli.server import server, ui
+from runyard.cli.users import audit, tokens, users
 from runyard.version import __version__
 
 __all__ = ["main"]
@@ -47,3 +48,6 @@ main.add_command(run_command)
 main.add_command(gc)
 main.add_command(db.commands)
 main.add_command(doctor)
+main.add_command(users)
+main.add_command(tokens)
+main.add_command(audit)

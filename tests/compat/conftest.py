@@ -59,16 +59,26 @@ def _venv_mlflow_version(python: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def _has_module(python: Path, module: str) -> bool:
+    if not python.exists():
+        return False
+    probe = subprocess.run(
+        [str(python), "-c", f"import {module}"], capture_output=True, timeout=120
+    )
+    return probe.returncode == 0
+
+
 @pytest.fixture(scope="session")
 def compat_venv() -> Path:
-    """A venv holding ``mlflow==3.17.2``, created (from PyPI) on first use."""
+    """A venv holding ``mlflow[auth]==3.17.2`` (the auth extra: ``get_app_client("basic-auth")``
+    imports Flask-WTF), created (from PyPI) on first use."""
     venv = Path(os.environ.get("RUNYARD_COMPAT_VENV") or DEFAULT_VENV).expanduser()
     python = venv / "bin" / "python"
-    if _venv_mlflow_version(python) != MLFLOW_VERSION:
+    if _venv_mlflow_version(python) != MLFLOW_VERSION or not _has_module(python, "flask_wtf"):
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", f"mlflow=={MLFLOW_VERSION}"],
+            [str(python), "-m", "pip", "install", "--quiet", f"mlflow[auth]=={MLFLOW_VERSION}"],
             check=True,
             timeout=1800,
         )

@@ -1,14 +1,16 @@
 """The ASGI middleware that authenticates every request when auth is on.
 
-Public: ``/health``, ``/static-files/...``, ``/login``, ``server-info``. Everything else needs
-a credential: HTTP Basic or a bearer token (API clients), or the session cookie (the UI). The
-principal goes to ``scope["state"]["principal"]`` (``request.state.principal``). A request
-authenticated by its session cookie that changes something must carry the session's CSRF token
-in ``X-CSRF-Token`` (``/login`` and ``/logout`` check their form field themselves).
+Public: ``/health``, ``/static-files/...``, ``/login``, ``/logout``, ``server-info``.
+Everything else needs a credential: HTTP Basic or a bearer token (API clients), or the session
+cookie (the UI). The principal goes to ``scope["state"]["principal"]``
+(``request.state.principal``). A request authenticated by its session cookie that changes
+something must carry the session's CSRF token in ``X-CSRF-Token`` (``/login`` and ``/logout``
+check their form field themselves).
 """
 
 from __future__ import annotations
 
+import hmac
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +24,7 @@ from runyard.server.auth.layer import AuthLayer
 __all__ = ["SESSION_COOKIE", "AuthMiddleware"]
 
 SESSION_COOKIE = "runyard_session"
-_PUBLIC_EXACT = {"/health", "/login", "/favicon.ico", "/api/3.0/mlflow/server-info",
+_PUBLIC_EXACT = {"/health", "/login", "/logout", "/favicon.ico", "/api/3.0/mlflow/server-info",
                  "/ajax-api/3.0/mlflow/server-info"}  # fmt: skip
 _PUBLIC_PREFIXES = ("/static-files/",)
 _SELF_CHECKED = {"/login", "/logout"}
@@ -96,8 +98,9 @@ class AuthMiddleware:
             return
         method = scope["method"]
         csrf_needed = principal.via == "session" and method not in _SAFE
-        csrf_given = _header(scope, b"x-csrf-token")
-        if csrf_needed and path not in _SELF_CHECKED and csrf_given != principal.csrf:
+        csrf_given = (_header(scope, b"x-csrf-token") or "").encode("latin-1")
+        csrf_ok = hmac.compare_digest(csrf_given, (principal.csrf or "\0").encode())
+        if csrf_needed and path not in _SELF_CHECKED and not csrf_ok:
             await self._refuse(scope, send, 403, "PERMISSION_DENIED",
                                "Missing or wrong CSRF token (X-CSRF-Token).", path)  # fmt: skip
             return

@@ -10,7 +10,10 @@ The page modules, one per area:
   ``/experiments/<id>/runs.csv``;
 * :mod:`.run_page` — ``/runs/<id>`` and its artifact previews;
 * :mod:`.charts` — ``/metrics`` (metric charts) and ``/compare``;
-* :mod:`.registry_pages` — ``/models``, ``/models/<name>``, ``/models/<name>/versions/<v>``.
+* :mod:`.registry_pages` — ``/models``, ``/models/<name>``, ``/models/<name>/versions/<v>``;
+* :mod:`.login` (auth on only) — ``/login``, ``/logout`` and :mod:`.account`'s ``/account``.
+
+With auth on, what a page shows is checked in :mod:`.access` (one place for the UI's checks).
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ _NOT_PAGES = ("/api/", "/ajax-api/", "/static-files/", "/get-artifact", "/model-
 
 def ui_routes(ctx: ServerContext) -> list[BaseRoute]:
     """Every page of the UI and its static files (the app factory mounts them last)."""
-    from runyard.server.ui import charts, experiments, registry_pages, run_page
+    from runyard.server.ui import charts, experiments, login, registry_pages, run_page
     from runyard.server.ui.static import static_routes
 
     return [
         *static_routes(),
+        *(login.routes(ctx) if ctx.auth is not None else []),
         *experiments.routes(ctx),
         *run_page.routes(ctx),
         *charts.routes(ctx),

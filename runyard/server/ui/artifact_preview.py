@@ -28,6 +28,7 @@ from starlette.responses import Response
 from runyard.entities import FileInfo
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
 from runyard.server.context import ServerContext
+from runyard.server.ui import access
 from runyard.server.ui.render import prefix_of, render
 from runyard.store.artifact import ArtifactRepository, clean_artifact_path
 
@@ -314,6 +315,7 @@ def _preview(ctx: ServerContext, request: Request) -> Response:
         run = ctx.tracking().get_run(run_id)
     except ResourceDoesNotExist:
         raise ResourceDoesNotExist(f"Run '{run_id}' does not exist.") from None
+    access.require_runs(ctx, request, [run])
     repo = ctx.repo_for(run.info.artifact_uri)
     preview = build_preview(repo, path, run_id)
     response = render(

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from runyard.server.context import ServerContext
+from runyard.server.ui import access
 from runyard.server.ui.compare import compare_page, load_runs, parse_run_ids
 from runyard.server.ui.render import page, render
 
@@ -68,6 +69,7 @@ def metrics_page(ctx: ServerContext, request: Request) -> Response:
     if not run_ids:
         return render(request, "charts/metrics.html", empty=True, run_set=None)
     run_set = load_runs(ctx.tracking(), run_ids)
+    access.require_runs(ctx, request, run_set.runs)
     keys = sorted({key for run in run_set.runs for key in run.data.metrics})
     running = any(run.info.status == "RUNNING" for run in run_set.runs)
     options = chart_options(request, keys, running)

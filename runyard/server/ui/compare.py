@@ -24,6 +24,7 @@ from starlette.responses import Response
 from runyard.entities import Experiment, Run, ViewType
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
 from runyard.server.context import ServerContext
+from runyard.server.ui import access
 from runyard.server.ui.render import format_duration, format_time, format_value, render
 from runyard.store.base import TrackingStore
 
@@ -249,6 +250,7 @@ def compare_page(ctx: ServerContext, request: Request) -> Response:
     if not run_ids:
         return render(request, "charts/compare.html", empty=True, run_set=None)
     run_set = load_runs(ctx.tracking(), run_ids)
+    access.require_runs(ctx, request, run_set.runs)
     sections = diff_sections(run_set)
     show_same = request.query_params.get("same") in ("1", "true", "on")
     return render(

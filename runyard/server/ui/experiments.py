@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from runyard.entities import Experiment, LifecycleStage
 from runyard.errors import ResourceDoesNotExist
 from runyard.server.context import ServerContext
+from runyard.server.ui import access
 from runyard.server.ui.render import page, prefix_of, render
 from runyard.server.ui.runs_csv import runs_csv
 from runyard.server.ui.runs_table import VIEWS, runs_page
@@ -84,8 +85,16 @@ def experiments_list(ctx: ServerContext, request: Request) -> Response:
     view = view if view in VIEWS else "active"
     token = request.query_params.get("page_token") or None
     store = ctx.tracking()
-    found = store.search_experiments(
-        VIEWS[view], EXPERIMENTS_PAGE_SIZE, name_filter(q) if q else None, None, token
+    found, next_token = access.readable_page(
+        ctx,
+        request,
+        access.EXPERIMENT,
+        lambda page_token: store.search_experiments(
+            VIEWS[view], EXPERIMENTS_PAGE_SIZE, name_filter(q) if q else None, None, page_token
+        ),
+        lambda e: e.experiment_id,
+        token,
+        EXPERIMENTS_PAGE_SIZE,
     )
     ids = [e.experiment_id for e in found]
     stats: dict[str, ExperimentRunStats] = {}
@@ -98,7 +107,7 @@ def experiments_list(ctx: ServerContext, request: Request) -> Response:
         "view": view,
         "views": list(VIEWS),
         "rows": rows,
-        "next_token": found.token,
+        "next_token": next_token,
         "paged": token is not None,
     }
     return render(request, "experiments/list.html", **context)
@@ -106,6 +115,7 @@ def experiments_list(ctx: ServerContext, request: Request) -> Response:
 
 def experiment_runs(ctx: ServerContext, request: Request) -> Response:
     """``/experiments/<id>``: the runs table of one experiment."""
+    access.require_experiments(ctx, request, [request.path_params["experiment_id"]])
     return runs_page(ctx, request, [request.path_params["experiment_id"]], ids_in_query=False)
 
 
@@ -119,11 +129,13 @@ def many_runs(ctx: ServerContext, request: Request) -> Response:
     ids = _query_ids(request)
     if not ids:
         return _redirect(request, "/experiments")
+    access.require_experiments(ctx, request, ids)
     return runs_page(ctx, request, ids, ids_in_query=True)
 
 
 def experiment_csv(ctx: ServerContext, request: Request) -> Response:
     """``/experiments/<id>/runs.csv``."""
+    access.require_experiments(ctx, request, [request.path_params["experiment_id"]])
     return runs_csv(ctx, request, [request.path_params["experiment_id"]], ids_in_query=False)
 
 
@@ -132,6 +144,7 @@ def many_csv(ctx: ServerContext, request: Request) -> Response:
     ids = _query_ids(request)
     if not ids:
         return _redirect(request, "/experiments")
+    access.require_experiments(ctx, request, ids)
     return runs_csv(ctx, request, ids, ids_in_query=True)
 
 

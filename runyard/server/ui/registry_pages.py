@@ -26,6 +26,7 @@ from runyard.entities import ModelVersion, RegisteredModel, RegistryEvent
 from runyard.entities.model_registry import STAGES
 from runyard.errors import ResourceDoesNotExist, RunyardError
 from runyard.server.context import ServerContext
+from runyard.server.ui import access
 from runyard.server.ui.markdown import render_markdown
 from runyard.server.ui.render import page, prefix_of, render
 from runyard.store.registry_base import HISTORY_MAX_RESULTS_THRESHOLD, ModelRegistryStore
@@ -86,8 +87,16 @@ def list_models(ctx: ServerContext, request: Request) -> Response:
     query = request.query_params.get("q", "").strip()
     token = request.query_params.get("page_token") or None
     filter_string = f"name ILIKE {_quoted('%' + query + '%')}" if query else None
-    models = _registry(ctx).search_registered_models(
-        filter_string, MODELS_PAGE_SIZE, ["name ASC"], token
+    models, next_token = access.readable_page(
+        ctx,
+        request,
+        access.REGISTERED_MODEL,
+        lambda page_token: _registry(ctx).search_registered_models(
+            filter_string, MODELS_PAGE_SIZE, ["name ASC"], page_token
+        ),
+        lambda m: m.name,
+        token,
+        MODELS_PAGE_SIZE,
     )
     rows = [
         {
@@ -105,7 +114,7 @@ def list_models(ctx: ServerContext, request: Request) -> Response:
         section="models",
         query=query,
         rows=rows,
-        next_token=models.token,
+        next_token=next_token,
         is_first_page=token is None,
         model_path=model_path,
         example=_EXAMPLE,
@@ -118,10 +127,12 @@ def model_or_version(ctx: ServerContext, request: Request) -> Response:
     path = str(request.path_params["name"])
     match = _VERSION_SUFFIX.match(path)
     if match:
+        access.require_model(ctx, request, match["name"])
         return version_page(ctx, request, match["name"], match["version"])
     name = path.rstrip("/")
     if not name:
         return RedirectResponse(prefix_of(request) + "/models", status_code=302)
+    access.require_model(ctx, request, name)
     return model_page(ctx, request, name)
 
 

@@ -115,7 +115,8 @@ def _import_map(prefix: str) -> str:
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """``template`` rendered with ``context`` plus ``request``, ``url()`` and ``static()``."""
+    """``template`` rendered with ``context`` plus ``request``, ``url()``, ``static()`` and
+    ``principal`` (the signed-in caller; None when auth is off or on public pages)."""
     prefix = prefix_of(request)
 
     def url(path: str, /, **query: Any) -> str:
@@ -134,6 +135,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             static=static,
             prefix=prefix,
             import_map=Markup(_import_map(prefix)),
+            principal=getattr(request.state, "principal", None),
             **context,
         )
     )
@@ -167,6 +169,8 @@ def page(fn: PageFunction) -> Callable[[ServerContext], Callable[[Request], Awai
                 status = exc.get_http_status_code()
                 if status == 404:
                     return not_found(request, exc.message)
+                if status == 403:
+                    return error_page(request, 403, "Permission denied", exc.message)
                 if status < 500:
                     return error_page(request, status, "Cannot show this page", exc.message)
                 log.exception("UI page %s failed", request.url.path)

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from runyard.entities import Run
 from runyard.errors import ResourceDoesNotExist, RunyardError
 from runyard.server.context import ServerContext
+from runyard.server.ui import access
 from runyard.server.ui.artifact_preview import preview_endpoint
 from runyard.server.ui.markdown import render_markdown
 from runyard.server.ui.render import format_duration, not_found, page, render
@@ -108,11 +109,14 @@ def _logged_models(ctx: ServerContext, run: Run) -> list[LinkedModel]:
     return [LinkedModel(m.model_id, m.direction, names.get(m.model_id, ""), m.step) for m in linked]
 
 
-def _model_versions(ctx: ServerContext, run_id: str) -> list[Any]:
+def _model_versions(ctx: ServerContext, request: Request, run_id: str) -> list[Any]:
     versions = ctx.registry().search_model_versions(
         filter_string=f"run_id = '{run_id}'", max_results=100
     )
-    return sorted(versions, key=lambda v: (v.name, int(v.version)))
+    names = {v.name for v in versions}
+    readable = set(access.readable_ids(ctx, request, access.REGISTERED_MODEL, sorted(names)))
+    shown = [v for v in versions if v.name in readable]
+    return sorted(shown, key=lambda v: (v.name, int(v.version)))
 
 
 def _metric_summaries(ctx: ServerContext, run: Run) -> list[MetricSummary]:
@@ -149,6 +153,7 @@ def _run_page(ctx: ServerContext, request: Request) -> Response:
         run = store.get_run(run_id)
     except ResourceDoesNotExist:
         return not_found(request, f"Run '{run_id}' does not exist.")
+    access.require_runs(ctx, request, [run])
     experiment = store.get_experiment(run.info.experiment_id)
     tags = run.data.tags
     children, more_children = _children(ctx, run)
@@ -168,7 +173,7 @@ def _run_page(ctx: ServerContext, request: Request) -> Response:
         children_filter=f"tags.{PARENT_TAG} = '{run_id}'",
         datasets=_datasets(run),
         logged_models=_logged_models(ctx, run),
-        model_versions=_model_versions(ctx, run_id),
+        model_versions=_model_versions(ctx, request, run_id),
         note=tags.get(NOTE_TAG, ""),
         note_html=render_markdown(tags.get(NOTE_TAG, "")),
         repo_url=repo_url,

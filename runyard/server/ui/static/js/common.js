@@ -3,6 +3,10 @@
 /** The --static-prefix the server is mounted under ("" when none). */
 export const prefix = document.body.dataset.prefix || "";
 
+/** The session's CSRF token (the server renders it in a <meta> for signed-in browser sessions;
+ * "" without auth). Every request that changes something sends it as X-CSRF-Token. */
+export const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
 /** A request to the server's REST API; resolves to the decoded JSON, rejects with an Error whose
  * message is MLflow's error message. */
 export async function api(path, { method = "GET", body = undefined, params = undefined } = {}) {
@@ -17,6 +21,8 @@ export async function api(path, { method = "GET", body = undefined, params = und
     if (text) url += (url.includes("?") ? "&" : "?") + text;
   }
   const init = { method, headers: {} };
+  const changes = !["GET", "HEAD"].includes(method.toUpperCase());
+  if (csrfToken && changes) init.headers["X-CSRF-Token"] = csrfToken;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -24,6 +30,11 @@ export async function api(path, { method = "GET", body = undefined, params = und
   const response = await fetch(url, init);
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json() : await response.text();
+  if (response.status === 401 && csrfToken) {
+    // The browser session ended (expired, or logged out in another tab): sign in again.
+    const here = window.location.pathname.slice(prefix.length) + window.location.search;
+    window.location.assign(`${prefix}/login?next=${encodeURIComponent(here)}`);
+  }
   if (!response.ok) {
     const message = (data && data.message) || (typeof data === "string" && data) || response.statusText;
     throw new Error(message);
