@@ -153,6 +153,12 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
     if replica_uri and not settings.artifacts_only:
         ctx.read_store = open_read_replica(settings, replica_uri)
     endpoints = list(ENDPOINTS)
+    if settings.app_name and settings.artifacts_only:
+        raise InvalidParameterValue(
+            "--app-name basic-auth needs the tracking store (users and permissions live there); "
+            "it cannot protect an --artifacts-only server. Run the artifact proxy inside the "
+            "auth-enabled tracking server (the default), or put it behind your own proxy auth."
+        )
     if settings.app_name and ctx.store is not None:
         ctx.auth = _auth_layer(settings, ctx)
         from runyard.server.auth.endpoints import ENDPOINTS as AUTH_ENDPOINTS

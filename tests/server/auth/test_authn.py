@@ -281,3 +281,21 @@ def test_auth_config_file_and_environment(tmp_path: Path) -> None:
         read_auth_config({"RUNYARD_AUTH_DEFAULT_PERMISSION": "WRITE"})
     with pytest.raises(InvalidParameterValue, match="Cannot read the auth config"):
         read_auth_config({"RUNYARD_AUTH_CONFIG_PATH": str(tmp_path / "missing.ini")})
+
+
+def test_auth_cannot_be_asked_of_an_artifacts_only_server(tmp_path: Path) -> None:
+    settings = ServerSettings(
+        backend_store_uri=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        artifacts_only=True,
+        app_name="basic-auth",
+    )
+    with pytest.raises(InvalidParameterValue, match="artifacts-only"):
+        create_app(settings)
+
+
+def test_an_unknown_app_name_is_refused(tmp_path: Path) -> None:
+    settings = ServerSettings(
+        backend_store_uri=f"sqlite:///{tmp_path / 'db.sqlite'}", app_name="oidc-auth"
+    )
+    with pytest.raises(InvalidParameterValue, match="Unknown --app-name 'oidc-auth'"):
+        create_app(settings)
