@@ -183,10 +183,11 @@ def _guarded(
     seen) and before the handler; every request that changes something is audited."""
     auth = context.auth
     name = f"{endpoint.namespace}{endpoint.path}"
+    rules = auth.rules_of(endpoint)
 
     async def run(request: Request) -> Response:
-        principal = request.state.principal
-        access = auth.prepare(principal, endpoint, request.method)
+        principal = request.scope["state"]["principal"]
+        access = auth.prepare(principal, rules[request.method])
         error_code = None
         try:
             params = await _decode(request, endpoint)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import threading
 import time
@@ -29,6 +28,7 @@ import anyio
 from cachetools import TTLCache
 
 from runyard.errors import RunyardError, Unauthenticated
+from runyard.server.auth.cache import MISSING, ExpiringDict
 from runyard.server.auth.config import AuthConfig
 from runyard.server.auth.entities import User
 from runyard.server.auth.store import AuthStore
@@ -120,47 +120,40 @@ class CredentialChecker:
     def __init__(self, store: AuthStore, config: AuthConfig, secret: bytes) -> None:
         self._store = store
         self._secret = secret
-        ttl = max(config.cache_ttl_seconds, 0.001)
-        self._cache: TTLCache[bytes, User | None] = TTLCache(config.cache_max_size, ttl)
-        self._lock = threading.Lock()
+        self._cache: ExpiringDict[bytes, Any] = ExpiringDict(
+            config.cache_ttl_seconds, config.cache_max_size
+        )
         window = config.failure_window_seconds
         self._limiter = _Limiter(config.max_failures, window, 100_000)
         # An address guessing many names (or a busy NAT) gets more room than one name.
         self._ip_limiter = _Limiter(config.max_failures * 5, window, 100_000)
         # At most two KDF computations at once: guessing cannot starve the thread pool.
         self._kdf_slots = anyio.CapacityLimiter(2)
-        self._cache_enabled = config.cache_ttl_seconds > 0
 
-    def _key(self, kind: bytes, *parts: str) -> bytes:
-        mac = hmac.new(self._secret, kind, hashlib.sha256)
-        for part in parts:
-            mac.update(b"\0" + part.encode("utf-8", "surrogatepass"))
-        return mac.digest()
+    def key(self, kind: bytes, text: str) -> bytes:
+        """The cache key of a credential: HMAC-SHA256 under the server secret (the cache
+        never holds a password, a token or a session id)."""
+        return hmac.digest(
+            self._secret, kind + b"\0" + text.encode("utf-8", "surrogatepass"), "sha256"
+        )
 
-    def _cached(self, key: bytes) -> tuple[bool, User | None]:
-        if not self._cache_enabled:
-            return False, None
-        with self._lock:
-            if key in self._cache:
-                return True, self._cache[key]
-        return False, None
+    def _cached(self, key: bytes) -> tuple[bool, Any]:
+        found = self._cache.get(key)
+        return (False, None) if found is MISSING else (True, found)
 
-    def _remember(self, key: bytes, user: User | None) -> None:
-        if self._cache_enabled:
-            with self._lock:
-                self._cache[key] = user
+    def _remember(self, key: bytes, value: Any) -> None:
+        self._cache.put(key, value)
 
     def clear(self) -> None:
         """Forget every cached credential (a password, admin flag, token or user changed)."""
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     async def password(self, username: str, password: str, client_ip: str | None) -> User:
         """The user for a name and password, or Unauthenticated / REQUEST_LIMIT_EXCEEDED."""
-        key = self._key(b"basic", username, password)
-        hit, user = self._cached(key)
-        if hit and user is not None:
-            return user
+        key = self.key(b"basic", f"{username}\0{password}")
+        hit, cached = self._cached(key)
+        if hit and isinstance(cached, User):
+            return cached
         user_key = f"u:{username}@{client_ip}"
         ip_key = f"ip:{client_ip}"
         wait = max(self._limiter.blocked(user_key), self._ip_limiter.blocked(ip_key))
@@ -170,7 +163,7 @@ class CredentialChecker:
                 error_code="REQUEST_LIMIT_EXCEEDED",
             )
         async with self._kdf_slots:
-            user = await anyio.to_thread.run_sync(
+            user: User | None = await anyio.to_thread.run_sync(
                 self._store.authenticate_password, username, password
             )
         if user is None:
@@ -182,7 +175,7 @@ class CredentialChecker:
         return user
 
     def _lookup(self, kind: bytes, secret: str, find: Any) -> Any:
-        key = self._key(kind, secret)
+        key = self.key(kind, secret)
         hit, value = self._cached(key)
         if hit:
             return value

@@ -9,13 +9,11 @@ record writes in the audit log; the artifact proxy and the UI pages ask ``can``.
 from __future__ import annotations
 
 import posixpath
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cachetools import LRUCache, TTLCache
 from starlette.requests import Request
 
 from runyard.errors import (
@@ -27,6 +25,7 @@ from runyard.errors import (
 )
 from runyard.server.auth.audit import AuditWriter
 from runyard.server.auth.authn import CredentialChecker, Principal, parse_authorization
+from runyard.server.auth.cache import ExpiringDict
 from runyard.server.auth.config import AuthConfig
 from runyard.server.auth.entities import AuditEntry, User
 from runyard.server.auth.permissions import Permission
@@ -153,20 +152,27 @@ class Access:
 class AuthLayer:
     """Authentication, authorisation and audit for one server process."""
 
-    def __init__(self, store: AuthStore, tracking: Any, registry: Any, config: AuthConfig):
+    def __init__(
+        self,
+        store: AuthStore,
+        tracking: Any,
+        registry: Any,
+        config: AuthConfig,
+        secret: bytes | None = None,
+    ):
         self.store = store
         self.config = config
         self._tracking = tracking
         self._registry = registry
-        self.credentials = CredentialChecker(store, config, store.secret_key())
-        ttl = max(config.cache_ttl_seconds, 0.001)
-        self._grants: TTLCache[tuple[int, str], dict[str, Permission]] = TTLCache(
-            config.cache_max_size, ttl
-        )
-        # Runs and logged models never move between experiments: cached without expiry.
-        self._owner: LRUCache[tuple[str, str], str] = LRUCache(100_000)
-        self._lock = threading.Lock()
-        self._cache_grants = config.cache_ttl_seconds > 0
+        # The key of the credential-cache digests: given (an environment variable every worker
+        # shares), else the one generated once and kept in the auth database.
+        self.credentials = CredentialChecker(store, config, secret or store.secret_key())
+        ttl, size = config.cache_ttl_seconds, config.cache_max_size
+        #: Authorization header digest → principal: a repeated credential costs one HMAC.
+        self._by_header: ExpiringDict[bytes, Principal] = ExpiringDict(ttl, size)
+        self._grants: ExpiringDict[tuple[int, str], dict[str, Permission]] = ExpiringDict(ttl, size)
+        # Runs and logged models never move between experiments: kept until the map is full.
+        self._owner: ExpiringDict[tuple[str, str], str] = ExpiringDict(float("inf"), 100_000)
         self.audit_writer = AuditWriter(store)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -200,6 +206,15 @@ class AuthLayer:
 
     async def authenticate_header(self, header: str, client_ip: str | None) -> Principal:
         """The principal of an Authorization header (Basic or Bearer), or Unauthenticated."""
+        key = self.credentials.key(b"header", header)
+        found = self._by_header.get(key)
+        if isinstance(found, Principal):
+            return found
+        principal = await self._authenticate_header(header, client_ip)
+        self._by_header.put(key, principal)
+        return principal
+
+    async def _authenticate_header(self, header: str, client_ip: str | None) -> Principal:
         parsed = parse_authorization(header)
         if parsed is None:
             raise Unauthenticated("Unsupported or malformed Authorization header.")
@@ -247,22 +262,18 @@ class AuthLayer:
     def invalidate(self) -> None:
         """Forget cached credentials and grants (after any user, grant or token change)."""
         self.credentials.clear()
-        with self._lock:
-            self._grants.clear()
+        self._by_header.clear()
+        self._grants.clear()
 
     # -- may they -----------------------------------------------------------------------------
 
     def _grants_of(self, user_id: int, resource_type: str) -> dict[str, Permission]:
         key = (user_id, resource_type)
-        if self._cache_grants:
-            with self._lock:
-                found = self._grants.get(key)
-            if found is not None:
-                return found
+        found = self._grants.get(key)
+        if isinstance(found, dict):
+            return found
         grants = self.store.grants_on(user_id, resource_type)
-        if self._cache_grants:
-            with self._lock:
-                self._grants[key] = grants
+        self._grants.put(key, grants)
         return grants
 
     def permission(self, principal: Principal, resource_type: str, resource_id: str) -> Permission:
@@ -293,8 +304,7 @@ class AuthLayer:
     def grant_creator(self, resource_type: str, resource_id: str, principal: Principal) -> None:
         """The creator of an experiment or registered model manages it."""
         self.store.grant(principal.username, resource_type, resource_id, Permission.MANAGE)
-        with self._lock:
-            self._grants.pop((principal.user.id, resource_type), None)
+        self._grants.pop((principal.user.id, resource_type))
 
     def experiment_of_run(self, run_id: str) -> str | None:
         """The experiment a run belongs to (cached for good: runs never move)."""
@@ -307,22 +317,29 @@ class AuthLayer:
         )
 
     def _owner_of(self, kind: str, key: str, find: Callable[[str], str | None]) -> str | None:
-        with self._lock:
-            found = self._owner.get((kind, key))
-        if found is None:
-            found = find(key)
-            if found is not None:
-                with self._lock:
-                    self._owner[(kind, key)] = found
-        return found
+        found = self._owner.get((kind, key))
+        if isinstance(found, str):
+            return found
+        owner = find(key)
+        if owner is not None:
+            self._owner.put((kind, key), owner)
+        return owner
 
     # -- endpoint rules -----------------------------------------------------------------------
 
-    def prepare(self, principal: Principal, endpoint: Endpoint, method: str) -> Access:
-        """The access of one call to ``endpoint`` (its rule found); ``check`` decides it."""
-        rule = rule_for(endpoint.namespace, endpoint.major, endpoint.path, method)
-        # Every endpoint has a rule (a test checks); one missing is refused, never waved through.
-        return Access(self, principal, rule or Rule("admin"), write=_is_write(rule, method))
+    def rules_of(self, endpoint: Endpoint) -> dict[str, tuple[Rule, bool]]:
+        """The rule of each method of ``endpoint`` and whether a call is audited (looked up
+        once, when the route is built). Every endpoint has a rule (a test checks); one missing
+        is refused — admins only — never waved through."""
+        out = {}
+        for method in endpoint.methods:
+            rule = rule_for(endpoint.namespace, endpoint.major, endpoint.path, method)
+            out[method] = (rule or Rule("admin"), _is_write(rule, method))
+        return out
+
+    def prepare(self, principal: Principal, rule: tuple[Rule, bool]) -> Access:
+        """The access of one call under ``rule`` (from :meth:`rules_of`); ``check`` decides."""
+        return Access(self, principal, rule[0], write=rule[1])
 
     def check(self, access: Access, params: dict[str, Any]) -> None:
         """Apply the rule before the handler runs: PermissionDenied when the caller may not."""
