@@ -9,7 +9,9 @@ against ``runyard server``, ``mlflow server`` and FastTrackML. The serving suite
 serve`` and ``mlflow models serve``. The autolog suite (``--suite autolog``)
 runs :mod:`benchmarks.autolog`: the overhead of runyard's and MLflow's autologging
 on LightGBM, XGBoost and Lightning training. The UI suite (``--suite ui``) runs
-:mod:`benchmarks.ui`: the web UI's pages at 100k runs in headless Chromium. Each
+:mod:`benchmarks.ui`: the web UI's pages at 100k runs in headless Chromium. The auth
+suite (``--suite auth``) runs :mod:`benchmarks.auth`: ``runs/get`` and ``log-batch``
+throughput with authentication off and on, runyard and MLflow's basic-auth app. Each
 prints a Markdown table and writes it into its own section of ``benchmarks/RESULTS.md``.
 """
 
@@ -22,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import venvs
+from benchmarks.auth import AUTH_END_MARKER, AUTH_START_MARKER, run_auth_suite
+from benchmarks.auth import render as render_auth
 from benchmarks.autolog import AUTOLOG_END_MARKER, AUTOLOG_START_MARKER, run_autolog_suite
 from benchmarks.autolog import render as render_autolog
 from benchmarks.report import END_MARKER, START_MARKER, Collected, render_report, write_results
@@ -49,7 +53,7 @@ from benchmarks.ui import render as render_ui
 from benchmarks.workloads import FULL, GROUPS, QUICK, Sizes
 
 TOOLS = ("runyard", "mlflow", "trackio")
-SUITES = ("embedded", "server", "serving", "autolog", "ui", "all")
+SUITES = ("embedded", "server", "serving", "autolog", "ui", "auth", "all")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -65,7 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="embedded",
         help="embedded libraries (default), tracking servers, model serving "
         "(benchmarks/serving.py), autologging overhead (benchmarks/autolog.py), the web UI "
-        "in Chromium (benchmarks/ui.py), or all of them",
+        "in Chromium (benchmarks/ui.py), authentication overhead (benchmarks/auth.py), "
+        "or all of them",
     )
     parser.add_argument(
         "--servers",
@@ -219,6 +224,17 @@ def run_ui(args: argparse.Namespace, command: str, only: set[str]) -> tuple[str,
     return block, not problems
 
 
+def run_auth(args: argparse.Namespace, command: str, only: set[str]) -> tuple[str, bool]:
+    """The authentication-overhead suite; its Markdown block and whether all went well."""
+    data = run_auth_suite(
+        only & {"runyard", "mlflow"},
+        quick=args.quick,
+        install=not args.no_install,
+        http_client=args.http_client,
+    )
+    return render_auth(data, quick=args.quick, command=command), not data.problems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen suite(s); exit status 1 if anything failed or could not run."""
     args = parse_args(argv)
@@ -272,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         if output is not None:
             write_results(output, block, (UI_START_MARKER, UI_END_MARKER), AUTOLOG_END_MARKER)
             log(f"wrote the UI section of {output}")
+    if args.suite in ("auth", "all"):
+        block, passed = run_auth(args, command, only)
+        print(block)
+        ok &= passed
+        if output is not None:
+            write_results(output, block, (AUTH_START_MARKER, AUTH_END_MARKER), UI_END_MARKER)
+            log(f"wrote the auth section of {output}")
     return 0 if ok else 1
 
 

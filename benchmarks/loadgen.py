@@ -14,6 +14,8 @@ looping on one GET for a fixed time):
 
 Only the standard library is imported at module level; httpx is imported when
 its implementation is asked for. Every loop is bounded in count and time.
+Both take optional ``headers`` sent with every request (e.g. ``Authorization``
+for the auth suite, :mod:`benchmarks.auth`).
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ def _encode(
 class StdlibHttp:
     """:class:`Http` over one :class:`http.client.HTTPConnection` (keep-alive)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         parsed = urllib.parse.urlparse(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
+        self.headers = dict(headers or {})
 
     def _send(
         self, method: str, target: str, body: bytes | None, headers: dict[str, str]
@@ -104,12 +107,12 @@ class StdlibHttp:
     ) -> tuple[int, bytes]:
         """See :meth:`Http.request`."""
         data, headers = _encode(body, json_body, content_type)
-        response = self._send(method, _target(path, params), data, headers)
+        response = self._send(method, _target(path, params), data, {**self.headers, **headers})
         return response.status, response.read()
 
     def download(self, path: str, params: dict[str, str] | None = None) -> tuple[int, int, str]:
         """See :meth:`Http.download`."""
-        response = self._send("GET", _target(path, params), None, {})
+        response = self._send("GET", _target(path, params), None, self.headers)
         sha, size = hashlib.sha256(), 0
         while chunk := response.read(READ_CHUNK):
             sha.update(chunk)
@@ -124,10 +127,10 @@ class StdlibHttp:
 class HttpxHttp:
     """:class:`Http` over ``httpx.Client`` (keep-alive connection pool)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         import httpx
 
-        self.client = httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S)
+        self.client = httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S, headers=headers)
 
     def request(
         self,
@@ -158,9 +161,9 @@ class HttpxHttp:
         self.client.close()
 
 
-def connect(kind: str, url: str) -> Http:
+def connect(kind: str, url: str, headers: dict[str, str] | None = None) -> Http:
     """A sequential client of implementation ``kind`` (``stdlib`` or ``httpx``)."""
-    return HttpxHttp(url) if kind == "httpx" else StdlibHttp(url)
+    return HttpxHttp(url, headers) if kind == "httpx" else StdlibHttp(url, headers)
 
 
 @dataclass
@@ -189,6 +192,8 @@ class HammerStats:
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """One HTTP/1.1 response with a Content-Length or chunked body."""
     status_line = await reader.readline()
+    if len(status_line.split()) < 2:
+        raise ConnectionError(f"no HTTP status line from the server: {status_line[:100]!r}")
     status = int(status_line.split()[1])
     length, chunked = 0, False
     while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -209,15 +214,26 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def _hammer_stdlib(
-    url: str, target: str, needle: bytes, connections: int, duration_s: float
+    url: str,
+    target: str,
+    needle: bytes,
+    connections: int,
+    duration_s: float,
+    headers: dict[str, str],
 ) -> HammerStats:
     parsed = urllib.parse.urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
     streams = [await asyncio.open_connection(host, port) for _ in range(connections)]
-    for reader, writer in streams:  # one untimed request per connection
+
+    async def warm_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(request)
         await _read_response(reader)
+
+    # One untimed request per connection, all at once: sent one after the other, the first
+    # connections would idle past the server's keep-alive timeout behind a slow server.
+    await asyncio.gather(*(warm_up(reader, writer) for reader, writer in streams))
     stats = HammerStats()
     cpu_start, start = time.process_time(), time.perf_counter()
     deadline = start + duration_s
@@ -237,12 +253,19 @@ async def _hammer_stdlib(
 
 
 async def _hammer_httpx(
-    url: str, target: str, needle: bytes, connections: int, duration_s: float
+    url: str,
+    target: str,
+    needle: bytes,
+    connections: int,
+    duration_s: float,
+    headers: dict[str, str],
 ) -> HammerStats:
     import httpx
 
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_S, headers=headers
+    ) as client:
         await asyncio.gather(*(client.get(target) for _ in range(connections)))
         stats = HammerStats()
         cpu_start, start = time.process_time(), time.perf_counter()
@@ -261,11 +284,18 @@ async def _hammer_httpx(
 
 
 def hammer(
-    kind: str, url: str, target: str, needle: bytes, connections: int, duration_s: float
+    kind: str,
+    url: str,
+    target: str,
+    needle: bytes,
+    connections: int,
+    duration_s: float,
+    headers: dict[str, str] | None = None,
 ) -> HammerStats:
     """GET ``target`` over ``connections`` keep-alive connections for ``duration_s``.
 
-    A response counts as good when it is a 200 whose body contains ``needle``.
+    A response counts as good when it is a 200 whose body contains ``needle``;
+    ``headers`` go with every request.
     """
     run = _hammer_httpx if kind == "httpx" else _hammer_stdlib
-    return asyncio.run(run(url, target, needle, connections, duration_s))
+    return asyncio.run(run(url, target, needle, connections, duration_s, dict(headers or {})))

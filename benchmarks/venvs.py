@@ -102,6 +102,44 @@ def ensure_venv(spec: VenvSpec, *, install: bool = True) -> Path:
     return python
 
 
+def ensure_extra(
+    spec: VenvSpec, extra: str, distributions: tuple[str, ...], *, install: bool = True
+) -> Path:
+    """``spec``'s venv with the optional dependencies of ``spec.distribution[extra]``.
+
+    ``distributions`` are the packages that extra pulls in (checked by name); when one
+    is missing, ``pip install "<distribution>[<extra>]==<version>"`` adds them without
+    changing the pinned library, e.g. ``mlflow[auth]`` (Flask-WTF) for MLflow's
+    ``--app-name basic-auth``.
+    """
+    python = ensure_venv(spec, install=install)
+    missing = [dist for dist in distributions if installed_version(python, dist) is None]
+    if not missing:
+        return python
+    requirement = f"{spec.distribution}[{extra}]" + (f"=={spec.version}" if spec.version else "")
+    if not install:
+        raise EnvironmentUnavailable(
+            f"{python.parent.parent}: no {', '.join(missing)}, needs {requirement}; "
+            "run without --no-install"
+        )
+    _log(f"{python.parent.parent} lacks {', '.join(missing)}: pip install {requirement}")
+    _run([str(python), "-m", "pip", "install", "--quiet", requirement])
+    still = [dist for dist in distributions if installed_version(python, dist) is None]
+    if still:
+        raise EnvironmentUnavailable(f"{', '.join(still)} still missing after {requirement}")
+    return python
+
+
+#: MLflow's basic-auth app (``mlflow server --app-name basic-auth``) needs ``mlflow[auth]``.
+MLFLOW_AUTH_EXTRA = ("auth", ("Flask-WTF",))
+
+
+def mlflow_auth_python(*, install: bool = True) -> Path:
+    """The MLflow venv's interpreter, with ``mlflow[auth]``'s dependencies installed."""
+    extra, distributions = MLFLOW_AUTH_EXTRA
+    return ensure_extra(MLFLOW, extra, distributions, install=install)
+
+
 def current_python_with(module: str) -> Path:
     """The current interpreter, provided it can import ``module`` outside the repo."""
     with tempfile.TemporaryDirectory() as scratch:
