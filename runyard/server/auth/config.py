@@ -65,7 +65,7 @@ def read_auth_config(environ: Mapping[str, str] | None = None) -> AuthConfig:
     values: dict[str, str] = {}
     path = ENV.AUTH_CONFIG_PATH.get(environ)
     if path:
-        parser = configparser.ConfigParser()
+        parser = configparser.ConfigParser(inline_comment_prefixes=(";",))
         try:
             with Path(path).open(encoding="utf-8") as handle:
                 parser.read_file(handle)
