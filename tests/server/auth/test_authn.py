@@ -299,3 +299,14 @@ def test_an_unknown_app_name_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidParameterValue, match="Unknown --app-name 'oidc-auth'"):
         create_app(settings)
+
+
+def test_the_example_config_in_the_guide_is_valid(tmp_path: Path) -> None:
+    guide = (Path(__file__).parents[3] / "docs" / "auth.md").read_text()
+    example = guide.split("```ini\n", 1)[1].split("```", 1)[0]
+    ini = tmp_path / "auth.ini"
+    ini.write_text(example)
+    config = read_auth_config({"RUNYARD_AUTH_CONFIG_PATH": str(ini)})
+    assert config.session_ttl_seconds == 43200
+    assert config.max_failures == 10
+    assert config.secure_cookies is None
