@@ -135,6 +135,54 @@ class ENV:
         mlflow_fallback=False,
     )
 
+    # -- client durability: spool, end_run timeout, offline mode (docs/reliability.md) ---------
+    SPOOL_DIR: EnvVar[str] = EnvVar(
+        "SPOOL_DIR",
+        "~/.runyard/spool",
+        _str,
+        "Where logged values wait on disk while the tracking server is unreachable "
+        "(uploaded when it answers again, or by `runyard sync`).",
+        mlflow_fallback=False,
+    )
+    SPOOL_MAX_BYTES: EnvVar[int] = EnvVar(
+        "SPOOL_MAX_BYTES",
+        1024**3,
+        int,
+        "Most bytes all spool files in the spool directory may take; past it values wait in "
+        "memory.",
+        mlflow_fallback=False,
+    )
+    SPOOL_AFTER: EnvVar[float] = EnvVar(
+        "SPOOL_AFTER",
+        10.0,
+        float,
+        "Seconds the tracking server may stay unreachable before queued values move to the spool.",
+        mlflow_fallback=False,
+    )
+    END_RUN_TIMEOUT: EnvVar[float] = EnvVar(
+        "END_RUN_TIMEOUT",
+        30.0,
+        float,
+        "Seconds end_run waits for an unreachable server before it leaves the rest (and the "
+        "run's end) in the spool for `runyard sync`.",
+        mlflow_fallback=False,
+    )
+    OFFLINE: EnvVar[bool] = EnvVar(
+        "OFFLINE",
+        False,
+        _parse_bool,
+        "Log into a local store under RUNYARD_OFFLINE_DIR whatever the tracking URI; push the "
+        "runs later with `runyard sync --to URL`.",
+        mlflow_fallback=False,
+    )
+    OFFLINE_DIR: EnvVar[str] = EnvVar(
+        "OFFLINE_DIR",
+        "~/.runyard/offline",
+        _str,
+        "Offline mode: the directory of the local store (runyard.db) and its artifacts.",
+        mlflow_fallback=False,
+    )
+
     # -- REST client (http(s) tracking URIs) ---------------------------------------------------
     TRACKING_USERNAME: EnvVar[str | None] = EnvVar(
         "TRACKING_USERNAME", None, _opt_str, "HTTP Basic user name sent to the tracking server."
@@ -214,6 +262,30 @@ class ENV:
         _opt_str,
         "Server: comma-separated origins allowed by CORS (default: none).",
     )
+    SERVER_MAX_UPLOAD_SIZE: EnvVar[int] = EnvVar(
+        "SERVER_MAX_UPLOAD_SIZE",
+        0,
+        int,
+        "Server: largest artifact upload through the proxy, in bytes (413 beyond; 0: no limit). "
+        "JSON endpoints have fixed limits (1 MB for log-batch, 16 MB otherwise).",
+        mlflow_fallback=False,
+    )
+    SERVER_BODY_TIMEOUT: EnvVar[float] = EnvVar(
+        "SERVER_BODY_TIMEOUT",
+        60.0,
+        float,
+        "Server: seconds a client may pause while sending a request body before it is answered "
+        "408 and disconnected (0: wait for ever).",
+        mlflow_fallback=False,
+    )
+    SERVER_LIMIT_CONCURRENCY: EnvVar[int] = EnvVar(
+        "SERVER_LIMIT_CONCURRENCY",
+        1000,
+        int,
+        "Server: open connections (or requests in progress) per worker process beyond which new "
+        "ones are answered 503, which clients retry (0: no limit).",
+        mlflow_fallback=False,
+    )
 
     # -- authentication (runyard server --app-name basic-auth) ----------------------------------
     APP_NAME: EnvVar[str | None] = EnvVar(
@@ -251,8 +323,8 @@ class ENV:
         "FLASK_SERVER_SECRET_KEY",
         None,
         _opt_str,
-        "Server: key for session cookies and credential-cache digests (default: one generated "
-        "and kept in the auth database, shared by all workers).",
+        "Server: the key of the auth layer's credential-cache digests (default: one generated "
+        "and kept in the auth database, shared by all workers and servers on it).",
     )
 
     # -- production stores: PostgreSQL pool, S3-compatible artifacts ------------------------------

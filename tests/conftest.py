@@ -35,6 +35,9 @@ FOREIGN_ENV = [
         "ASYNC_LOGGING",
         "ASYNC_FLUSH_INTERVAL",
         "TRUNCATE_LONG_VALUES",
+        "SPOOL_DIR",
+        "OFFLINE",
+        "OFFLINE_DIR",
     )
 ]
 

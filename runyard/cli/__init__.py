@@ -16,6 +16,7 @@ from runyard.cli.gc import gc
 from runyard.cli.output import RunyardGroup
 from runyard.cli.projects import run_command
 from runyard.cli.server import server, ui
+from runyard.cli.sync import sync
 from runyard.cli.users import audit, tokens, users
 from runyard.version import __version__
 
@@ -51,3 +52,4 @@ main.add_command(doctor)
 main.add_command(users)
 main.add_command(tokens)
 main.add_command(audit)
+main.add_command(sync)

@@ -1,8 +1,17 @@
-"""``runyard runs``: list, describe, delete and restore runs."""
+"""``runyard runs``: list, describe, delete and restore runs; find and end stale runs.
+
+A run whose process died (killed, out of memory, node lost) stays RUNNING: nothing tells the
+store it ended. ``runs list --stale 1h`` shows RUNNING runs with no activity for an hour, and
+``runs mark-stale --older-than 1h`` ends them as KILLED (or FAILED). A run's *last activity* is
+the latest of its start time and the timestamps of its metrics' latest points: what the store
+keeps for every run (params and tags carry no time).
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from typing import Any
 
 import click
 
@@ -21,7 +30,9 @@ from runyard.cli.output import (
     view_type,
 )
 from runyard.config import ENV
-from runyard.entities import Run
+from runyard.entities import Run, ViewType
+from runyard.tracking.client import Client
+from runyard.utils.time import now_ms
 
 __all__ = ["commands"]
 
@@ -48,6 +59,78 @@ def commands() -> None:
         runyard runs list -e 1
         runyard runs describe -r 5f2c0d3e9a8b4c1d9e7f6a5b4c3d2e1f
     """
+
+
+# -- stale runs ---------------------------------------------------------------------------------
+_AGE_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> int:
+    """Milliseconds of a duration such as ``90s``, ``30m``, ``1h``, ``1h30m``, ``2d``, ``1w``.
+
+    Raises:
+        ValueError: when ``text`` is not such a duration.
+    """
+    compact = text.strip().lower().replace(" ", "")
+    parts = _AGE_PART.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"'{text}' is not a duration; use e.g. 90s, 30m, 1h, 1h30m, 2d.")
+    return int(sum(float(n) * _AGE_UNITS[u] for n, u in parts) * 1000)
+
+
+def _age_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_age(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def last_activity(run: Run) -> int:
+    """The latest of the run's start time and its metrics' latest timestamps (ms)."""
+    times = [m.timestamp for m in run.data.metric_objs]
+    return max([run.info.start_time or 0, *times])
+
+
+def stale_runs(
+    client: Client, experiment_ids: list[str], older_than_ms: int, filter_string: str = ""
+) -> list[tuple[Run, int]]:
+    """RUNNING runs of the experiments whose last activity is older than ``older_than_ms``,
+    with that time, oldest first."""
+    running = "attributes.status = 'RUNNING'"
+    query = f"{filter_string} and {running}" if filter_string else running
+    runs, _ = collect_pages(
+        lambda size, token: client.search_runs(
+            experiment_ids, query, ViewType.ACTIVE_ONLY, size, None, token
+        ),
+        None,
+    )
+    cutoff = now_ms() - older_than_ms
+    found = [(run, last_activity(run)) for run in runs]
+    return sorted(((r, t) for r, t in found if t < cutoff), key=lambda item: item[1])
+
+
+def _stale_table(found: list[tuple[Run, int]]) -> None:
+    now = now_ms()
+    rows = [
+        [
+            run.info.run_id,
+            run.info.experiment_id,
+            run.info.run_name,
+            format_time(run.info.start_time),
+            format_time(last),
+            format_duration(last, now),
+        ]
+        for run, last in found
+    ]
+    headers = ["Run ID", "Experiment", "Name", "Started", "Last activity", "Idle for"]
+    echo_table(headers, rows, no_wrap=["Run ID", "Started", "Last activity"])
+
+
+def _stale_json(found: list[tuple[Run, int]]) -> list[dict[str, Any]]:
+    return [{**run_to_dict(run), "last_activity": last} for run, last in found]
 
 
 def _metric_columns(runs: list[Run]) -> list[str]:
@@ -100,6 +183,13 @@ def _runs_table(runs: list[Run], show_stage: bool) -> None:
     "(default: newest first).",
 )
 @max_results_option(1000, "runs")
+@click.option(
+    "--stale",
+    callback=_age_option,
+    metavar="AGE",
+    help="Only RUNNING runs with no activity (start, latest metric) for AGE, e.g. 1h, 30m, "
+    "2d: runs whose process died. End them with 'runyard runs mark-stale'.",
+)
 @output_option
 def list_runs(
     experiment_id: str,
@@ -107,6 +197,7 @@ def list_runs(
     filter_string: str | None,
     order_by: tuple[str, ...],
     max_results: int,
+    stale: int | None,
     output: str,
 ) -> None:
     """List the runs of an experiment: id, name, status, start time, duration, top metrics.
@@ -116,9 +207,17 @@ def list_runs(
         runyard runs list -e 1
         runyard runs list -e 1 --filter "metrics.rmse < 0.8" --order-by "metrics.rmse"
         runyard runs list -e 1 --output json | jq -r '.[].info.run_id'
+        runyard runs list -e 1 --stale 1h
     """
     client = get_client()
     client.get_experiment(experiment_id)  # an unknown id is an error, not an empty list
+    if stale is not None:
+        found = stale_runs(client, [experiment_id], stale, filter_string or "")[:max_results]
+        if output.lower() == "json":
+            echo_json(_stale_json(found))
+        else:
+            _stale_table(found)
+        return
     runs, more = collect_pages(
         lambda size, token: client.search_runs(
             [experiment_id],
@@ -174,3 +273,70 @@ def restore(run_id: str) -> None:
     """
     get_client().restore_run(run_id)
     click.echo(f"Run with id {run_id} has been restored.")
+
+
+@commands.command("mark-stale")
+@click.option(
+    "--older-than",
+    callback=_age_option,
+    required=True,
+    metavar="AGE",
+    help="End RUNNING runs with no activity (start, latest metric) for AGE, e.g. 1h, 30m, 2d.",
+)
+@click.option(
+    "--experiment-id",
+    "-e",
+    "experiment_ids",
+    multiple=True,
+    help="Only runs of this experiment; repeat for several (default: every active experiment).",
+)
+@click.option(
+    "--status",
+    type=click.Choice(["KILLED", "FAILED"], case_sensitive=False),
+    default="KILLED",
+    show_default=True,
+    help="The status the runs end with.",
+)
+@click.option("--dry-run", is_flag=True, help="Only show which runs would be ended.")
+@output_option
+def mark_stale(
+    older_than: int,
+    experiment_ids: tuple[str, ...],
+    status: str,
+    dry_run: bool,
+    output: str,
+) -> None:
+    """End runs left RUNNING by a process that died: KILLED (or FAILED) at their last activity.
+
+    A run's last activity is the latest of its start time and its metrics' latest timestamps;
+    its end time becomes that moment. Runs still logging are left alone.
+
+    \b
+    Example:
+        runyard runs mark-stale --older-than 1h --dry-run
+        runyard runs mark-stale --older-than 2d -e 1 --status FAILED
+    """
+    client = get_client()
+    ids = list(experiment_ids)
+    if ids:
+        for experiment_id in ids:
+            client.get_experiment(experiment_id)
+    else:
+        experiments, _ = collect_pages(
+            lambda size, token: client.search_experiments(
+                ViewType.ACTIVE_ONLY, size, None, None, token
+            ),
+            None,
+        )
+        ids = [e.experiment_id for e in experiments]
+    found = stale_runs(client, ids, older_than) if ids else []
+    status = status.upper()
+    if not dry_run:
+        for run, last in found:
+            client.set_terminated(run.info.run_id, status, last)
+    if output.lower() == "json":
+        echo_json(_stale_json(found))
+    else:
+        _stale_table(found)
+    verb = "Would mark" if dry_run else "Marked"
+    click.echo(f"{verb} {len(found)} stale run(s) as {status}.", err=True)

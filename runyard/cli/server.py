@@ -100,7 +100,12 @@ def _serve(options: dict[str, Any]) -> None:
         "port": settings.port,
         "log_level": "warning",
         "access_log": False,
+        # SIGTERM: stop accepting, let requests in progress finish for up to 10 s, then exit.
         "timeout_graceful_shutdown": 10,
+        # Idle keep-alive connections close after 5 s; past the limit new connections get 503.
+        "timeout_keep_alive": 5,
+        "limit_concurrency": settings.limit_concurrency or None,
+        "backlog": 2048,
     }
     if settings.workers > 1:
         # Workers import runyard.server:app, configured from the same settings as variables.

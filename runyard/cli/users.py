@@ -21,7 +21,6 @@ import click
 from runyard.cli.output import RunyardGroup, echo_json, echo_table, format_time, one_line
 from runyard.config import ENV
 from runyard.errors import PermissionDenied, RunyardError, Unauthenticated
-from runyard.store.http_session import HttpConfig, HttpSession
 
 __all__ = ["audit", "parse_time", "tokens", "users"]
 
@@ -70,6 +69,9 @@ class _Server:
                 "live on a server started with 'runyard server --app-name basic-auth'; pass its "
                 "http(s):// URL with --tracking-uri."
             )
+        # Imported here: httpx is not needed by `runyard --help` or other commands.
+        from runyard.store.http_session import HttpConfig, HttpSession
+
         try:
             config = HttpConfig.from_env()
         except ValueError as exc:  # a malformed RUNYARD_*/MLFLOW_* variable

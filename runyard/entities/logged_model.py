@@ -67,7 +67,7 @@ class LoggedModelStatus(str, enum.Enum):
             return cls.from_int(value)
         if isinstance(value, str):
             text = value.strip().upper()
-            if text.isdigit():
+            if text.isascii() and text.isdigit():  # not "²", which isdigit() also accepts
                 return cls.from_int(int(text))
             found = _BY_NAME.get(text.removeprefix("LOGGED_MODEL_"))
             if found is not None:

@@ -26,6 +26,7 @@ from runyard.entities import (
     RunInputs,
     RunOutputs,
 )
+from runyard.errors import InvalidParameterValue
 
 __all__ = [
     "dataset_input_from_json",
@@ -218,18 +219,45 @@ def metric_from_json(doc: Mapping[str, Any], run_id: str | None = None) -> Metri
     )
 
 
-def dataset_input_from_json(doc: Mapping[str, Any]) -> DatasetInput:
-    """A DatasetInput from its message."""
-    ds = doc.get("dataset", {})
+_DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+
+
+def _check_dataset_input(doc: Mapping[str, Any], path: str) -> None:
+    dataset, tags = doc.get("dataset") or {}, doc.get("tags") or []
+    well_formed = (
+        isinstance(dataset, Mapping)
+        and isinstance(tags, list)
+        and all(isinstance(t, Mapping) and isinstance(t.get("key"), str) for t in tags)
+    )
+    if well_formed:
+        texts = [dataset.get(k) for k in _DATASET_FIELDS] + [t.get("value") for t in tags]
+        well_formed = all(v is None or isinstance(v, str) for v in texts)
+    if not well_formed:
+        raise InvalidParameterValue(
+            f"Invalid value for '{path}': expected {{'dataset': {{'name': ..., 'digest': ..., "
+            "...}, 'tags': [{'key': ..., 'value': ...}]} with string fields."
+        )
+
+
+def dataset_input_from_json(doc: Mapping[str, Any], path: str = "datasets") -> DatasetInput:
+    """A DatasetInput from its message.
+
+    Raises:
+        InvalidParameterValue: If the message is not shaped as one (it may come from a request);
+            ``path`` names it in the error, e.g. ``datasets[2]``.
+    """
+    _check_dataset_input(doc, path)
+    # ``or {}`` / ``or ""``: an explicit null reads as an absent field, as in proto-JSON.
+    ds = doc.get("dataset") or {}
     dataset = Dataset(
-        name=ds.get("name", ""),
-        digest=ds.get("digest", ""),
-        source_type=ds.get("source_type", ""),
-        source=ds.get("source", ""),
+        name=ds.get("name") or "",
+        digest=ds.get("digest") or "",
+        source_type=ds.get("source_type") or "",
+        source=ds.get("source") or "",
         schema=ds.get("schema"),
         profile=ds.get("profile"),
     )
-    tags = [InputTag(t["key"], t.get("value", "")) for t in doc.get("tags", ())]
+    tags = [InputTag(t["key"], t.get("value") or "") for t in doc.get("tags") or ()]
     return DatasetInput(dataset, tags)
 
 

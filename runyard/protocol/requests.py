@@ -25,6 +25,9 @@ from runyard.errors import InvalidParameterValue
 __all__ = ["Field", "camel", "missing_parameter", "parse_params"]
 
 _SPECIAL_DOUBLES = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf}
+#: int64 fields hold what a signed 64-bit integer holds; larger values are refused as protobuf
+#: refuses them (a database column could not store them either).
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _ENUMS: dict[str, Mapping[str, int]] = {
     "ViewType": ViewType._names,
     "RunStatus": RunStatus._names,
@@ -62,25 +65,29 @@ def _string(name: str, value: Any) -> str:
 
 
 def _int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise _bad(name, value, "an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise _bad(name, value, "an integer")
+            number = int(value.strip())
+        except ValueError:  # not digits, or more digits than int() converts
+            number = None
+    if number is None or not _INT64_MIN <= number <= _INT64_MAX:
+        raise _bad(name, value, "an integer")
+    return number
 
 
 def _double(name: str, value: Any) -> float:
     if isinstance(value, bool):
         raise _bad(name, value, "a number")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond the range of a double
+            raise _bad(name, value, "a number") from None
     if isinstance(value, str):
         special = _SPECIAL_DOUBLES.get(value.strip().lower())
         if special is not None:
@@ -107,7 +114,7 @@ def _enum(enum: str) -> Callable[[str, Any], str]:
     def parse(name: str, value: Any) -> str:
         if isinstance(value, str) and value.upper() in names:
             return value.upper()
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value)
         if isinstance(value, int) and not isinstance(value, bool) and value in by_number:
             return by_number[value]

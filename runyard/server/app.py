@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from runyard.config import ENV
 from runyard.errors import InvalidParameterValue, RunyardError
 from runyard.server.context import ServerContext
 from runyard.server.handlers import (
@@ -24,10 +25,12 @@ from runyard.server.handlers import (
     logged_models,
     metric_charts,
     registry,
+    run_import,
     run_keys,
     runs,
     service,
 )
+from runyard.server.limits import BodyTimeoutMiddleware
 from runyard.server.openapi import openapi_document
 from runyard.server.routing import Endpoint, internal_error, json_response, json_routes
 from runyard.server.settings import ServerSettings
@@ -43,6 +46,7 @@ ENDPOINTS: list[Endpoint] = [
     *logged_models.ENDPOINTS,
     *registry.ENDPOINTS,
     *run_keys.ENDPOINTS,
+    *run_import.ENDPOINTS,
     *metric_charts.ENDPOINTS,
     *service.ENDPOINTS,
 ]
@@ -114,7 +118,10 @@ def _auth_layer(settings: ServerSettings, ctx: ServerContext) -> Any:
         store = AuthStore.open(config.database_uri)
     else:
         store = AuthStore(tracking.engine)
-    layer = AuthLayer(store, tracking, ctx.registry(), config)
+    secret = ENV.FLASK_SERVER_SECRET_KEY.get()
+    layer = AuthLayer(
+        store, tracking, ctx.registry(), config, secret.encode("utf-8") if secret else None
+    )
     layer.bootstrap_admin()
     return layer
 
@@ -183,7 +190,8 @@ def create_app(settings: ServerSettings, store: TrackingStore | None = None) -> 
         handlers[404] = page_not_found
     if settings.static_prefix:
         routes = [Mount(settings.static_prefix, routes=routes)]
-    middleware = []
+    # Outermost: a stalled request body is answered 408 whatever route it was meant for.
+    middleware = [Middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout)]
     if settings.allowed_hosts:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
     if settings.cors_allowed_origins:

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from runyard.errors import InvalidParameterValue, RunyardError
 from runyard.protocol.requests import Field, parse_params
+from runyard.server.limits import read_body
 
 if TYPE_CHECKING:
     from runyard.server.context import ServerContext
@@ -35,6 +36,7 @@ __all__ = [
     "json_routes",
     "page_response",
     "check_max_results",
+    "client_gone",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,12 +118,7 @@ async def _decode(request: Request, endpoint: Endpoint) -> dict[str, Any]:
             raise InvalidParameterValue(
                 "Bad Request. Content-Type must be one of ['application/json']."
             )
-    body = await request.body()
-    if len(body) > endpoint.max_body:
-        raise InvalidParameterValue(
-            f"Request body of {len(body)} bytes is over the limit of {endpoint.max_body} bytes "
-            f"for {endpoint.path}."
-        )
+    body = await read_body(request, endpoint.max_body, endpoint.path)
     if not body.strip():
         return parse_params(endpoint.fields, {})
     try:
@@ -146,6 +143,13 @@ def internal_error(request: Request, exc: Exception) -> Response:
     return json_response(body, status=500)
 
 
+def client_gone(request: Request) -> Response:
+    """The client disconnected (or stalled, see :mod:`runyard.server.limits`) before its body
+    was read: nothing to log, and nobody to read the answer."""
+    log.debug("Client left during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 def _asgi(endpoint: Endpoint, context: ServerContext) -> Callable[[Request], Awaitable[Response]]:
     handlers = dict(endpoint.method_handlers)
     path_names = _PATH_PARAM.findall(endpoint.path)
@@ -160,6 +164,8 @@ def _asgi(endpoint: Endpoint, context: ServerContext) -> Callable[[Request], Awa
             result = await handlers.get(request.method, endpoint.handler)(context, params)
         except RunyardError as exc:
             return error_response(exc)
+        except ClientDisconnect:
+            return client_gone(request)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are answered
             return internal_error(request, exc)
         if isinstance(result, Response):
@@ -201,6 +207,9 @@ def _guarded(
         except RunyardError as exc:
             error_code = exc.error_code
             response = error_response(exc)
+        except ClientDisconnect:
+            error_code = "CANCELLED"
+            response = client_gone(request)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are answered
             error_code = "INTERNAL_ERROR"
             response = internal_error(request, exc)

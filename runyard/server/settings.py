@@ -46,6 +46,12 @@ class ServerSettings:
     cors_allowed_origins: tuple[str, ...] = ()
     #: ``basic-auth`` turns on users, permissions and the audit log (MLflow's --app-name).
     app_name: str | None = None
+    #: Largest proxied artifact upload in bytes (0: no limit).
+    max_upload_size: int = 0
+    #: Seconds a request body may stall before the request is answered 408 (0: no limit).
+    body_timeout: float = 60.0
+    #: Connections or requests per worker beyond which uvicorn answers 503 (0: no limit).
+    limit_concurrency: int = 1000
 
     @property
     def artifact_root(self) -> str:
@@ -77,6 +83,9 @@ class ServerSettings:
             allowed_hosts=_split(ENV.SERVER_ALLOWED_HOSTS.get(environ)),
             cors_allowed_origins=_split(ENV.SERVER_CORS_ALLOWED_ORIGINS.get(environ)),
             app_name=ENV.APP_NAME.get(environ),
+            max_upload_size=ENV.SERVER_MAX_UPLOAD_SIZE.get(environ),
+            body_timeout=ENV.SERVER_BODY_TIMEOUT.get(environ),
+            limit_concurrency=ENV.SERVER_LIMIT_CONCURRENCY.get(environ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -92,6 +101,9 @@ class ServerSettings:
             "RUNYARD_WORKERS": str(self.workers),
             "RUNYARD_SERVER_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "RUNYARD_SERVER_CORS_ALLOWED_ORIGINS": ",".join(self.cors_allowed_origins),
+            "RUNYARD_SERVER_MAX_UPLOAD_SIZE": str(self.max_upload_size),
+            "RUNYARD_SERVER_BODY_TIMEOUT": str(self.body_timeout),
+            "RUNYARD_SERVER_LIMIT_CONCURRENCY": str(self.limit_concurrency),
         }
         if self.app_name:
             env["RUNYARD_APP_NAME"] = self.app_name

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from runyard.config import Settings
+from runyard.config import ENV, Settings
 from runyard.entities import (
     DatasetInput,
     Experiment,
@@ -83,8 +83,9 @@ class Client(RegistryClientMixin, LoggedModelClientMixin):
         return self._store
 
     def flush(self) -> None:
-        """Write every queued value now; raise if any was refused."""
-        self._writer.flush()
+        """Write every queued value now; raise if any was refused. While the tracking server is
+        unreachable the values stay queued (or spooled) and a warning says so."""
+        self._writer.try_flush()
 
     def _flush_writes(self) -> None:
         self._writer.flush()
@@ -185,13 +186,25 @@ class Client(RegistryClientMixin, LoggedModelClientMixin):
         self, run_id: str, status: str | None = None, end_time: int | None = None
     ) -> None:
         """End a run: FINISHED unless another terminal status is given."""
+        self._end_run(run_id, status, end_time)
+        self._writer.raise_errors()
+
+    def _end_run(self, run_id: str, status: str | None, end_time: int | None = None) -> bool:
+        """Write what is queued, then end the run. An unreachable server is waited for at most
+        ``RUNYARD_END_RUN_TIMEOUT`` seconds; then the rest and the run's end stay in the spool
+        (False). Raises only when the run could not be ended; refused values are raised by the
+        next flush."""
         status = status or "FINISHED"
         if not RunStatus.is_terminated(status):
             raise InvalidParameterValue(
                 f"Status {status} is not terminal; use FINISHED, FAILED or KILLED."
             )
-        self._writer.flush()
-        self._store.update_run_info(run_id, status, end_time or now_ms(), None)
+        return self._writer.terminate_run(
+            run_id, status, end_time or now_ms(), ENV.END_RUN_TIMEOUT.get()
+        )
+
+    def _raise_write_errors(self) -> None:
+        self._writer.raise_errors()
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run."""

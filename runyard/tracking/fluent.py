@@ -272,12 +272,12 @@ def end_run(status: str = "FINISHED") -> None:
         return
     run = _state.runs[-1]
     client = _client()
-    try:
-        client.flush()
-    finally:
-        client.set_terminated(run.info.run_id, status)
-        _state.runs.pop()
-        _last_active_run_id = run.info.run_id
+    # Waits at most RUNYARD_END_RUN_TIMEOUT for an unreachable server, then leaves the rest and
+    # the run's end in the spool for `runyard sync` (with a warning) and returns normally.
+    client._end_run(run.info.run_id, status)
+    _state.runs.pop()
+    _last_active_run_id = run.info.run_id
+    client._raise_write_errors()
 
 
 def active_run() -> ActiveRun | None:

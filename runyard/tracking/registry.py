@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from runyard.config import ENV, Settings
 from runyard.errors import InvalidParameterValue
 from runyard.store.base import TrackingStore
+from runyard.tracking.offline import is_offline, offline_artifact_root, offline_tracking_uri
 from runyard.tracking.writer import AsyncWriter
 
 __all__ = ["get_store", "get_writer", "release", "resolve_tracking_uri"]
@@ -19,7 +20,10 @@ _writers: dict[str, AsyncWriter] = {}
 
 
 def resolve_tracking_uri(uri: str) -> str:
-    """Normalise a tracking URI: bare paths to a ``.db`` file become ``sqlite:///`` URIs."""
+    """Normalise a tracking URI: bare paths to a ``.db`` file become ``sqlite:///`` URIs; in
+    offline mode (``RUNYARD_OFFLINE``) every URI means the local offline store."""
+    if is_offline():
+        return offline_tracking_uri()
     scheme = urlparse(uri).scheme
     if scheme == "" and uri.endswith(".db"):
         return f"sqlite:///{os.path.abspath(uri)}"
@@ -27,6 +31,8 @@ def resolve_tracking_uri(uri: str) -> str:
 
 
 def _artifact_root_for(uri: str) -> str:
+    if is_offline() and uri == offline_tracking_uri():
+        return offline_artifact_root()
     configured = ENV.ARTIFACT_ROOT.get()
     if configured:
         return configured
@@ -75,7 +81,7 @@ def get_writer(uri: str) -> AsyncWriter:
             if writer is None:
                 settings = Settings.from_env()
                 writer = _writers[uri] = AsyncWriter(
-                    lambda: get_store(uri), settings.flush_interval
+                    lambda: get_store(uri), settings.flush_interval, uri
                 )
     return writer
 

@@ -57,7 +57,9 @@ KNOWN_KEYS: set[str] = set()
 
 def validate_key(key: object, kind: str = "metric") -> str:
     """Raise unless ``key`` is a legal metric/param/tag name; return it."""
-    if key in KNOWN_KEYS:
+    # The type first: ``key in KNOWN_KEYS`` raises TypeError for an unhashable key (a dict
+    # sent as a key in JSON).
+    if type(key) is str and key in KNOWN_KEYS:
         return key
     if not isinstance(key, str):
         raise InvalidParameterValue(
@@ -107,7 +109,8 @@ def validate_metric(key: str, value: object, timestamp: object, step: object) ->
     """Raise unless the metric point has a legal key, a numeric value and integer step/time."""
     # The common case (a known key, a float or int, int step and time) costs four type checks.
     if (
-        key in KNOWN_KEYS
+        type(key) is str
+        and key in KNOWN_KEYS
         and (type(value) is float or type(value) is int)
         and type(timestamp) is int
         and timestamp >= 0

@@ -69,3 +69,14 @@ def test_metric_series_equals_plain_construction() -> None:
     assert built == [Metric("loss", v, ts, st, "r1") for v, ts, st in points]
     with pytest.raises(dataclasses.FrozenInstanceError):
         built[0].value = 1.0  # type: ignore[misc]
+
+
+def test_logged_model_status_refuses_digits_int_cannot_read() -> None:
+    """Found by the grammar properties: "²" passed str.isdigit() and int() raised ValueError
+    (a 500 from a logged-model search filter)."""
+    from runyard.entities import LoggedModelStatus
+
+    assert LoggedModelStatus.parse("2") is LoggedModelStatus.READY
+    for text in ("²", "١"):
+        with pytest.raises(InvalidParameterValue, match="Invalid logged model status"):
+            LoggedModelStatus.parse(text)

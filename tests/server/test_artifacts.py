@@ -92,3 +92,14 @@ def test_get_artifact_of_a_run(api: TestClient, run_id: str) -> None:
     assert missing.status_code == 404
     escape = api.get("/get-artifact", params={"run_id": run_id, "path": "../../../db.sqlite"})
     assert escape.status_code == 400
+
+
+# Found by the API fuzz run (tests/server/test_api_fuzz.py): these answered 500.
+def test_upload_over_a_directory_or_too_long_is_refused(api: TestClient, tmp_path: Path) -> None:
+    assert api.put(f"{ART}/0/dir/file.txt", content=b"x").status_code == 200
+    for path in ["0/dir", "0/dir/file.txt/inner", "0/" + "n" * 300]:
+        response = api.put(f"{ART}/{path}", content=b"y")
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert api.get(f"{ART}/0/{'n' * 300}").json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert (tmp_path / "artifacts/0/dir/file.txt").read_bytes() == b"x"

@@ -191,3 +191,60 @@ def test_legacy_log_model_and_presigned_urls(api: TestClient, run_id: str) -> No
     assert "lacks required fields" in bad.json()["message"]
     url = api.post(f"{API}/artifacts/presigned-upload-url", json={"run_id": run_id, "path": "x"})
     assert (url.status_code, url.json()["error_code"]) == (501, "NOT_IMPLEMENTED")
+
+
+# Found by the API fuzz run (tests/server/test_api_fuzz.py): each of these answered 500.
+def test_log_model_refuses_non_objects_and_survives_a_bad_history_tag(
+    api: TestClient, run_id: str
+) -> None:
+    import json
+
+    for text in ("0", "[]", '"x"', "null"):
+        bad = api.post(f"{API}/runs/log-model", json={"run_id": run_id, "model_json": text})
+        assert bad.status_code == 400, bad.text
+    numeric = api.post(f"{API}/runs/log-model", json={"run_id": run_id, "model_json": 0})
+    assert numeric.status_code == 400
+    # Any client may set the history tag to anything; the next log-model starts it afresh.
+    tag = {"run_id": run_id, "key": "mlflow.log-model.history", "value": "{not json"}
+    assert api.post(f"{API}/runs/set-tag", json=tag).status_code == 200
+    model = {"artifact_path": "m", "flavors": {}, "utc_time_created": "x", "run_id": run_id}
+    body = {"run_id": run_id, "model_json": json.dumps(model)}
+    assert api.post(f"{API}/runs/log-model", json=body).status_code == 200
+    tags = {t["key"]: t["value"] for t in _get_run(api, run_id)["data"]["tags"]}
+    assert json.loads(tags["mlflow.log-model.history"]) == [model]
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        {"key": "m", "value": 1.0, "timestamp": 2**63},
+        {"key": "m", "value": 1.0, "timestamp": 1, "step": 2**64 - 1},
+        {"key": "m", "value": 1.0, "timestamp": 1e300},
+        {"key": "m", "value": 1.0, "timestamp": 1, "step": -1e19},
+    ],
+)
+def test_integers_beyond_int64_are_refused(api: TestClient, run_id: str, metric: dict) -> None:
+    batch = api.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": [metric]})
+    assert batch.status_code == 400, batch.text
+    assert "64-bit" in batch.json()["message"]
+    single = api.post(f"{API}/runs/log-metric", json={"run_id": run_id, **metric})
+    assert single.status_code == 400, single.text
+    created = api.post(f"{API}/runs/create", json={"experiment_id": "0", "start_time": 2**63})
+    assert created.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        {"dataset": 1},
+        {"dataset": {"name": 1, "digest": []}},
+        {"dataset": {"name": "d", "digest": "x"}, "tags": 1},
+        {"dataset": {"name": "d", "digest": "x"}, "tags": [1]},
+        {"dataset": {"name": "d", "digest": "x"}, "tags": [{"key": {}}]},
+    ],
+)
+def test_malformed_dataset_inputs_are_refused(api: TestClient, run_id: str, dataset: dict) -> None:
+    reply = api.post(f"{API}/runs/log-inputs", json={"run_id": run_id, "datasets": [dataset]})
+    assert reply.status_code == 400, reply.text
+    assert "datasets[0]" in reply.json()["message"]
+    assert _get_run(api, run_id)["inputs"] == {}

@@ -147,3 +147,26 @@ def test_two_stores_share_one_database(store: SqlTrackingStore, run_id: str) -> 
         assert [m.value for m in other.get_metric_history(run_id, "m")] == [1.0, 2.0]
     finally:
         other.close()
+
+
+# Found by the API fuzz run (tests/server/test_api_fuzz.py): values a database cannot hold were
+# answered 500 INTERNAL_ERROR instead of INVALID_PARAMETER_VALUE.
+def test_integers_beyond_64_bits_are_refused(store: SqlTrackingStore, run_id: str) -> None:
+    with pytest.raises(InvalidParameterValue, match="Invalid value"):
+        store.log_batch(run_id, [Metric("m", 1.0, 2**64, 0)])
+    with pytest.raises(InvalidParameterValue, match="Invalid value"):
+        store.log_batch(run_id, [Metric("m", 1.0, 0, -(2**63) - 1)])
+    assert store.get_metric_history(run_id, "m") == []
+
+
+def test_nul_characters_are_stored_or_refused(store: SqlTrackingStore, run_id: str) -> None:
+    """SQLite keeps a NUL in text; PostgreSQL cannot, and says so as a bad value."""
+    if store.engine.dialect.name == "postgresql":
+        with pytest.raises(InvalidParameterValue, match="NUL"):
+            store.log_batch(run_id, params=[Param("p", "a\x00b")])
+        with pytest.raises(InvalidParameterValue, match="NUL"):
+            store.get_experiment_by_name("exp\x00")  # reads too
+        assert store.get_run(run_id).data.params == {}
+    else:
+        store.log_batch(run_id, params=[Param("p", "a\x00b")])
+        assert store.get_run(run_id).data.params == {"p": "a\x00b"}

@@ -84,3 +84,13 @@ def test_sanitize_metric_value() -> None:
 def test_invalid_run_ids(run_id: object) -> None:
     with pytest.raises(InvalidParameterValue, match="Invalid run ID"):
         v.validate_run_id(run_id)
+
+
+@pytest.mark.parametrize("key", [{}, [], {"a": 1}, ["loss"]])
+def test_unhashable_keys_are_refused(key: object) -> None:
+    """Found by the API fuzz run: a JSON object sent as a key (runs/import) raised TypeError
+    from the known-keys cache, a 500."""
+    with pytest.raises(InvalidParameterValue, match="Names must be strings"):
+        v.validate_key(key, "tag")
+    with pytest.raises(InvalidParameterValue, match="Names must be strings"):
+        v.validate_metric(key, 1.0, 0, 0)  # type: ignore[arg-type]

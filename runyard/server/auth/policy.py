@@ -88,6 +88,9 @@ RULES: dict[tuple[str, int, str], Rule | dict[str, Rule]] = {
     ("mlflow", 2, "/artifacts/presigned-download-url"): _on("run", "read"),
     ("mlflow", 2, "/artifacts/list"): _on("run", "read"),
     ("runyard", 2, "/runs/keys"): _on("experiments", "read"),
+    # The target experiment by name (a missing one is created; the handler grants its creator
+    # MANAGE); by id, the handler checks EDIT on it.
+    ("runyard", 2, "/runs/import"): _on("experiment_name", "update"),
     ("runyard", 2, "/metrics/get-history-downsampled"): _on("runs", "read"),
     # -- logged models (their experiment's permission) -----------------------------------------
     ("mlflow", 2, "/logged-models"): _on("experiment", "update"),

@@ -48,6 +48,13 @@ def _user(row: Any) -> User:
     return User(int(row.user_id), row.username, bool(row.is_admin), int(row.creation_time))
 
 
+def _audit_text(text: str | None) -> str | None:
+    """Text as the audit log keeps it: a NUL (which PostgreSQL cannot store, and which a
+    request can carry in its path or ids) becomes U+FFFD, so one odd request never blocks the
+    entries queued behind it."""
+    return None if text is None else text.replace("\x00", "\ufffd")
+
+
 def _check_username(username: str | None) -> str:
     name = (username or "").strip()
     if not name:
@@ -448,12 +455,14 @@ class AuthStore(SqlBase):
         rows = [
             {
                 "timestamp": e.timestamp,
-                "username": e.username,
+                "username": _audit_text(e.username),
                 "method": e.method,
-                "path": e.path[:2048],
-                "endpoint": e.endpoint[:256],
+                "path": _audit_text(e.path[:2048]),
+                "endpoint": _audit_text(e.endpoint[:256]),
                 "resource_type": e.resource_type,
-                "resource_id": None if e.resource_id is None else str(e.resource_id)[:500],
+                "resource_id": None
+                if e.resource_id is None
+                else _audit_text(str(e.resource_id)[:500]),
                 "status": e.status,
                 "error_code": e.error_code,
                 "client_ip": e.client_ip,

@@ -17,14 +17,15 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
 from runyard.protocol.codec import file_info_to_json
 from runyard.server.context import ServerContext
-from runyard.server.routing import error_response, internal_error, json_response
+from runyard.server.limits import capped_chunks, check_upload_size
+from runyard.server.routing import client_gone, error_response, internal_error, json_response
 from runyard.store.artifact import LocalArtifactRepository, clean_artifact_path
 
 __all__ = ["PREFIX", "artifact_routes"]
@@ -56,30 +57,32 @@ def _file_response(repo: Any, name: str, missing: str) -> Response:
 async def upload(ctx: ServerContext, request: Request) -> Response:
     """PUT artifacts/<path>: the raw body becomes the file (written to a temp file, renamed)."""
     parent, name = _split(request.path_params["path"])
+    limit = ctx.settings.max_upload_size
+    check_upload_size(request, limit)  # a declared size over the cap: refused unread
     repo = ctx.proxy_repo(parent)
     if isinstance(repo, LocalArtifactRepository):
         # Stream straight to disk in the event loop: local writes of 64 KiB chunks are cheap and
         # a thread hand-off per chunk would cost more than it saves.
-        target = repo.local_path(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.")
+        target = repo.writable_path(name)  # refuses a directory, or a path under a file
+        # A short prefix: the temp name must fit wherever the (up to 255-byte) name fits.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name[:64]}.")
         try:
             with os.fdopen(fd, "wb") as handle:
-                async for chunk in request.stream():
+                async for chunk in capped_chunks(request, limit):
                     handle.write(chunk)
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)
             raise
     else:
-        await _write_streamed(repo, name, request)
+        await _write_streamed(repo, name, request, limit)
     return Response(status_code=200)
 
 
-async def _write_streamed(repo: Any, name: str, request: Request) -> None:
+async def _write_streamed(repo: Any, name: str, request: Request, limit: int) -> None:
     """Feed the request body to the blocking ``write_chunks`` (S3...) in a worker thread, one
     chunk at a time: the event loop stays free and the body is never held whole."""
-    body = request.stream()
+    body = capped_chunks(request, limit)
 
     def chunks() -> Iterator[bytes]:
         while True:
@@ -162,6 +165,8 @@ def _route(
             response: Response = await handler(ctx, request)
         except RunyardError as exc:
             response = error_response(exc)
+        except ClientDisconnect:
+            response = client_gone(request)
         except Exception as exc:  # noqa: BLE001 - answered in place, see internal_error
             response = internal_error(request, exc)
         if ctx.auth is not None and request.method not in ("GET", "HEAD"):

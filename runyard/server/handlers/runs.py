@@ -31,6 +31,8 @@ LOG_MODEL_HISTORY = "mlflow.log-model.history"
 _MLMODEL_REQUIRED = ("artifact_path", "flavors", "utc_time_created", "run_id")
 #: MLflow's limit on a log-batch request body.
 LOG_BATCH_MAX_BODY = 1_000_000
+#: Timestamps and steps are int64 on the wire and in the database.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _truncate() -> bool:
@@ -66,6 +68,8 @@ def _metric(doc: dict[str, Any], path: str) -> Metric:
         and type(value) is float
         and type(timestamp) is int
         and type(step) is int
+        and _INT64_MIN <= timestamp <= _INT64_MAX
+        and _INT64_MIN <= step <= _INT64_MAX
     ):
         if "model_id" not in doc and "dataset_name" not in doc:
             return Metric(key, value, timestamp, step)
@@ -74,7 +78,7 @@ def _metric(doc: dict[str, Any], path: str) -> Metric:
     value = _required(doc, "value", path)
     timestamp = _required(doc, "timestamp", path)
     try:
-        return Metric(
+        metric = Metric(
             str(key),
             parse_double(value),
             int(timestamp),
@@ -82,10 +86,16 @@ def _metric(doc: dict[str, Any], path: str) -> Metric:
             None,
             *_model_fields(doc),
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        metric = None
+    if metric is None or not (
+        _INT64_MIN <= metric.timestamp <= _INT64_MAX and _INT64_MIN <= metric.step <= _INT64_MAX
+    ):
         raise InvalidParameterValue(
-            f"Invalid value in '{path}': value must be a number, timestamp and step integers."
-        ) from None
+            f"Invalid value in '{path}': value must be a number, timestamp and step 64-bit "
+            "integers."
+        )
+    return metric
 
 
 def _key_value(doc: dict[str, Any], path: str, cls: type[Any]) -> Any:
@@ -192,7 +202,7 @@ async def log_batch(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
 
 async def log_inputs(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
     """POST runs/log-inputs: datasets, and the logged models the run used."""
-    datasets = [dataset_input_from_json(d) for d in p["datasets"]]
+    datasets = [dataset_input_from_json(d, f"datasets[{i}]") for i, d in enumerate(p["datasets"])]
     models = []
     for index, item in enumerate(p["models"]):
         if not item.get("model_id"):
@@ -273,20 +283,31 @@ async def presigned_url(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]
     )
 
 
+def _log_model_history(tags: dict[str, str]) -> list[Any]:
+    """The models already in ``mlflow.log-model.history``; a tag that is not a JSON list (any
+    client may set any tag) is started afresh rather than failing every later log-model."""
+    try:
+        entries = orjson.loads(tags.get(LOG_MODEL_HISTORY, "[]"))
+    except orjson.JSONDecodeError:
+        return []
+    return entries if isinstance(entries, list) else []
+
+
 async def log_model(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
     """POST runs/log-model (MLflow 2.x clients): appends to ``mlflow.log-model.history``."""
     try:
         model = orjson.loads(p["model_json"])
     except orjson.JSONDecodeError:
         raise InvalidParameterValue("model_json must be the JSON text of an MLmodel.") from None
+    if not isinstance(model, dict):
+        raise InvalidParameterValue("model_json must be the JSON text of an MLmodel.")
     missing = [
         k for k in ("artifact_path", "flavors", "utc_time_created", "run_id") if k not in model
     ]
-    if not isinstance(model, dict) or missing:
+    if missing:
         raise InvalidParameterValue(f"model_json lacks required fields: {', '.join(missing)}")
     store = ctx.tracking()
-    history = store.get_run(p["run_id"]).data.tags.get(LOG_MODEL_HISTORY, "[]")
-    entries = orjson.loads(history) + [model]
+    entries = _log_model_history(store.get_run(p["run_id"]).data.tags) + [model]
     tag = RunTag(LOG_MODEL_HISTORY, orjson.dumps(entries).decode())
     store.log_batch(p["run_id"], tags=[tag])
     return {}

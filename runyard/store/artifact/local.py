@@ -20,6 +20,11 @@ from runyard.store.artifact.base import (
 
 __all__ = ["LocalArtifactRepository", "local_path_from_uri"]
 
+#: The usual filesystem limits (bytes of one name, of a whole path): a longer artifact path is
+#: the caller's mistake (INVALID_PARAMETER_VALUE), not the OS error ENAMETOOLONG.
+_NAME_MAX = 255
+_PATH_MAX = 4096
+
 
 def local_path_from_uri(uri: str) -> str:
     """``file:///a/b`` or ``/a/b`` → ``/a/b``."""
@@ -27,6 +32,18 @@ def local_path_from_uri(uri: str) -> str:
         parsed = urlparse(uri)
         return unquote(parsed.path)
     return uri
+
+
+def _check_length(artifact_path: str | None, rel: str, target: Path) -> None:
+    def size(text: str) -> int:
+        return len(text.encode("utf-8", "surrogatepass"))
+
+    if any(size(part) > _NAME_MAX for part in rel.split("/")) or size(str(target)) >= _PATH_MAX:
+        shown = (artifact_path or "")[:200]
+        raise InvalidParameterValue(
+            f"Artifact path '{shown}...' is too long: a name may have at most {_NAME_MAX} bytes "
+            f"and a whole path fewer than {_PATH_MAX}."
+        )
 
 
 class LocalArtifactRepository:
@@ -39,6 +56,7 @@ class LocalArtifactRepository:
     def _resolve(self, artifact_path: str | None) -> Path:
         rel = clean_artifact_path(artifact_path)
         target = self.root / rel if rel else self.root
+        _check_length(artifact_path, rel, target)
         # ``..`` is refused above, but a symlink inside the root could still lead outside it.
         # The deepest part of the path that exists decides where a read or a write lands.
         probe = target
@@ -53,6 +71,26 @@ class LocalArtifactRepository:
     def local_path(self, artifact_path: str | None) -> Path:
         """Where ``artifact_path`` lives on disk (checked to stay inside the root)."""
         return self._resolve(artifact_path)
+
+    def writable_path(self, artifact_path: str) -> Path:
+        """Where the file ``artifact_path`` is written, its folder created.
+
+        Raises:
+            InvalidParameterValue: If the path is a directory, or lies under a file: the
+                caller's mistake, not an I/O error.
+        """
+        target = self._resolve(artifact_path)
+        if target.is_dir():
+            raise InvalidParameterValue(
+                f"Artifact path '{artifact_path}' is a directory; a file cannot replace it."
+            )
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidParameterValue(
+                f"Artifact path '{artifact_path}' lies under a file, not a directory."
+            ) from None
+        return target
 
     def _inside(self, path: Path) -> bool:
         real_root = self.root.resolve()
@@ -128,9 +166,8 @@ class LocalArtifactRepository:
 
     def write_chunks(self, artifact_path: str, chunks: Iterable[bytes]) -> None:
         """Write a file from chunks via a temp file + rename, so readers never see half."""
-        target = self._resolve(artifact_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        target = self.writable_path(artifact_path)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:64]}.")
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:

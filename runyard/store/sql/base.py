@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from runyard.entities import LifecycleStage
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
@@ -44,23 +44,59 @@ _TRANSIENT_MESSAGES = (
 
 
 @contextlib.contextmanager
-def _unavailable_as_error() -> Iterator[None]:
+def _unavailable_as_error(dbapi: Any = None) -> Iterator[None]:
     """A locked, unreachable or restarting database is a temporary condition, said so.
 
     Callers (the background writer above all) keep their values and retry on
-    TEMPORARILY_UNAVAILABLE; everything else is a permanent error.
+    TEMPORARILY_UNAVAILABLE; everything else is a permanent error. Prepared statements
+    (:mod:`~runyard.store.sql.prepared`) run on the DBAPI cursor, so the driver's own
+    ``OperationalError``/``InterfaceError`` (a server gone mid-statement) arrive here too.
     """
+    raw = (dbapi.OperationalError, dbapi.InterfaceError) if dbapi is not None else ()
     try:
         yield
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    except (OperationalError, *raw) as exc:
+        invalidated = getattr(exc, "connection_invalidated", False)
+        orig = getattr(exc, "orig", None) or exc
+        reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
         lowered = reason.lower()
-        if exc.connection_invalidated or any(m in lowered for m in _TRANSIENT_MESSAGES):
+        if invalidated or any(m in lowered for m in _TRANSIENT_MESSAGES):
             raise RunyardError(
                 f"The tracking database is unavailable: {reason}",
                 error_code="TEMPORARILY_UNAVAILABLE",
             ) from exc
         raise
+
+
+@contextlib.contextmanager
+def _dropped_when_lost(conn: Connection) -> Iterator[None]:
+    """A connection whose server went away under a prepared statement (which SQLAlchemy does
+    not see) is dropped from the pool rather than handed to the next request."""
+    try:
+        yield
+    except conn.dialect.loaded_dbapi.Error as exc:  # SQLAlchemy's own errors it handled itself
+        if not conn.invalidated:
+            error: Any = exc
+            if conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, None):
+                conn.invalidate(exc)
+        raise
+
+
+@contextlib.contextmanager
+def _bad_values_as_error(dbapi: Any) -> Iterator[None]:
+    """A value the database cannot hold is the caller's mistake, not an internal error.
+
+    PostgreSQL refuses NUL characters in text and integers beyond a column's range; SQLite's
+    driver raises OverflowError for integers beyond 64 bits. Prepared statements
+    (:mod:`~runyard.store.sql.prepared`) run on the DBAPI cursor, so the driver's own
+    ``DataError`` arrives here as well as SQLAlchemy's.
+    """
+    try:
+        yield
+    except (DataError, dbapi.DataError, OverflowError) as exc:
+        orig = getattr(exc, "orig", None) or exc
+        reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        raise InvalidParameterValue(f"Invalid value: {reason}") from None
 
 
 class SqlBase:
@@ -71,7 +107,14 @@ class SqlBase:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with _unavailable_as_error(), self._reader().connect() as conn:
+        reader = self._reader()
+        dbapi = reader.dialect.loaded_dbapi
+        with (
+            _unavailable_as_error(dbapi),
+            _bad_values_as_error(dbapi),
+            reader.connect() as conn,
+            _dropped_when_lost(conn),
+        ):
             yield conn
 
     def _reader(self) -> Engine:
@@ -88,7 +131,13 @@ class SqlBase:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with _unavailable_as_error(), write_connection(self._engine) as conn:
+        dbapi = self._engine.dialect.loaded_dbapi
+        with (
+            _unavailable_as_error(dbapi),
+            _bad_values_as_error(dbapi),
+            write_connection(self._engine) as conn,
+            _dropped_when_lost(conn),
+        ):
             yield conn
 
     def _insert(self, table: Table) -> Any:

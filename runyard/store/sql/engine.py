@@ -74,6 +74,18 @@ def pool_options() -> dict[str, int]:
     return options
 
 
+#: Seconds a PostgreSQL connection attempt may take (``?connect_timeout=`` in the URI wins): an
+#: unreachable host answers TEMPORARILY_UNAVAILABLE quickly instead of hanging a worker.
+PG_CONNECT_TIMEOUT = 10
+
+
+def _connect_args(uri: str) -> dict[str, Any]:
+    url = make_url(uri)
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        return {"connect_timeout": PG_CONNECT_TIMEOUT}
+    return {}
+
+
 def make_engine(uri: str, busy_timeout: float = 30.0) -> Engine:
     """An engine for ``uri`` tuned for runyard's access pattern."""
     try:
@@ -89,7 +101,7 @@ def make_engine(uri: str, busy_timeout: float = 30.0) -> Engine:
             # No pre-ping (a round trip per request): a connection that died with its server
             # fails its statement, which invalidates the whole pool and answers
             # TEMPORARILY_UNAVAILABLE; clients retry and get fresh connections.
-            return create_engine(uri, **pool_options())
+            return create_engine(uri, connect_args=_connect_args(uri), **pool_options())
         except ArgumentError:
             raise InvalidParameterValue(
                 f"Unsupported database URI '{uri}'. Use sqlite:///path.db or "

@@ -87,6 +87,22 @@ class LoggingOps(SqlBase):
     ) -> None:
         """Write one run's metrics, params and tags atomically: all or nothing."""
         validate_batch_limits(metrics, params, tags)
+        try:
+            self._log_batch(run_id, metrics, params, tags)
+        except BaseException:
+            # The transaction rolled back, and with it any series it created: their cached ids
+            # are void (SQLite hands the same ids to the next new series).
+            for key in {m.key for m in metrics}:
+                self._series_cache.pop((run_id, key), None)
+            raise
+
+    def _log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
         sql = self._sql
         with self._write() as conn:
             self._check_run_active(conn, run_id)

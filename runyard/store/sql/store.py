@@ -15,6 +15,7 @@ from runyard.store.sql.logged_models import LoggedModelOps
 from runyard.store.sql.logging_ops import LoggingOps
 from runyard.store.sql.metric_summaries import MetricSummaryOps
 from runyard.store.sql.registry import RegistryOps
+from runyard.store.sql.run_import import RunImportOps
 from runyard.store.sql.run_keys import RunKeyOps
 from runyard.store.sql.runs import RunOps
 from runyard.store.sql.statements import Statements
@@ -24,6 +25,7 @@ __all__ = ["SqlTrackingStore"]
 
 class SqlTrackingStore(
     ExperimentOps,
+    RunImportOps,
     RunOps,
     LoggingOps,
     LoggedModelOps,

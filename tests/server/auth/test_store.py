@@ -137,3 +137,17 @@ def test_the_secret_key_is_made_once(auth_store: AuthStore) -> None:
     key = auth_store.secret_key()
     assert len(key) >= 32
     assert auth_store.secret_key() == key
+
+
+def test_audit_keeps_entries_whose_text_holds_nul(auth_store: AuthStore) -> None:
+    """Found by the API fuzz run on PostgreSQL: a request path or id with a NUL made every
+    audit batch fail, so the entries queued behind it were never written."""
+    odd = AuditEntry(
+        timestamp=1, username="a\x00b", method="POST", path="/p/\x00", endpoint="e\x00",
+        status=400, resource_type="experiment", resource_id="1\x00",
+    )  # fmt: skip
+    fine = AuditEntry(timestamp=2, username="u", method="POST", path="/q", endpoint="e", status=200)
+    auth_store.append_audit([odd, fine])
+    found = auth_store.search_audit()
+    assert [e.path for e in found] == ["/q", "/p/\ufffd"]
+    assert (found[1].username, found[1].resource_id) == ("a\ufffdb", "1\ufffd")

@@ -288,3 +288,33 @@ def test_symlink_inside_root_is_fine(repo: LocalArtifactRepository, root: Path, 
         "alias/a.txt",
         "alias/sub",
     ]
+
+
+# Found by the API fuzz run: the OS errors of these paths reached the server as 500s.
+@pytest.mark.parametrize("path", ["a" * 256, "d/" + "é" * 128, "/".join(["d" * 200] * 21)])
+def test_paths_beyond_filesystem_limits_are_refused(
+    repo: LocalArtifactRepository, path: str
+) -> None:
+    with pytest.raises(MlflowException, match="too long") as error:
+        repo.list_artifacts(path)
+    assert error.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException, match="too long"):
+        repo.write_chunks(path, [b"x"])
+
+
+def test_longest_name_fits_with_its_temp_file(repo: LocalArtifactRepository) -> None:
+    name = "n" * 255  # the temp file beside it must not be longer than the limit
+    repo.write_chunks(name, [b"data"])
+    assert b"".join(repo.open_chunks(name)) == b"data"
+
+
+def test_writing_over_a_directory_or_under_a_file_is_refused(
+    repo: LocalArtifactRepository,
+) -> None:
+    repo.write_chunks("dir/file.txt", [b"x"])
+    with pytest.raises(MlflowException, match="is a directory") as error:
+        repo.write_chunks("dir", [b"y"])
+    assert error.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException, match="lies under a file"):
+        repo.write_chunks("dir/file.txt/inner", [b"y"])
+    assert b"".join(repo.open_chunks("dir/file.txt")) == b"x"
