@@ -43,6 +43,7 @@ _DENIED = "Permission denied"
 #: Which resource type a resolver's resource is checked as.
 _CHECKED_AS = {"run": "experiment", "runs": "experiment", "logged_model": "experiment",
                "experiments": "experiment", "experiment_name": "experiment"}  # fmt: skip
+_AUDIT_TYPE = {"registered_model_create": "registered_model"}
 _DEFAULT_PARAM = {
     "experiment": "experiment_id", "experiments": "experiment_ids", "run": "run_id",
     "runs": "run_ids", "logged_model": "model_id", "registered_model": "name",
@@ -91,7 +92,8 @@ class Access:
         if rule.kind == "filter":
             return await self._filtered(handler, ctx, params)
         result = await handler(ctx, params)
-        self._after(params, result)
+        if self.write or rule.after:  # reads have nothing to record or grant
+            self._after(params, result)
         return result
 
     async def _filtered(self, handler: Handler, ctx: ServerContext, params: dict[str, Any]) -> Any:
@@ -380,7 +382,7 @@ class AuthLayer:
         if value is None or value == "":
             return  # the handler reports the missing parameter
         key = str(value)
-        access.resource = (res.replace("_create", ""), key)
+        access.resource = (_AUDIT_TYPE.get(res, res), key)
         if res == "registered_model_create":
             if not self._model_exists(key):
                 access.created = True
