@@ -18,7 +18,14 @@ from urllib.parse import urlparse
 
 import click
 
-from runyard.cli.output import RunyardGroup, echo_json, echo_table, format_time, one_line
+from runyard.cli.output import (
+    RunyardGroup,
+    echo_json,
+    echo_table,
+    format_time,
+    one_line,
+    output_option,
+)
 from runyard.config import ENV
 from runyard.errors import PermissionDenied, RunyardError, Unauthenticated
 
@@ -118,18 +125,6 @@ class _Server:
 
 def _output_json(output: str) -> bool:
     return output.lower() == "json"
-
-
-def output_option(func: F) -> F:
-    """``--output table|json``."""
-    option = click.option(
-        "--output",
-        type=click.Choice(["table", "json"], case_sensitive=False),
-        default="table",
-        show_default=True,
-        help="'table' for people, 'json' for scripts (e.g. piped to jq).",
-    )
-    return option(func)
 
 
 def _new_password(func: F) -> F:

@@ -90,11 +90,27 @@ class LoggingOps(SqlBase):
         try:
             self._log_batch(run_id, metrics, params, tags)
         except BaseException:
-            # The transaction rolled back, and with it any series it created: their cached ids
-            # are void (SQLite hands the same ids to the next new series).
-            for key in {m.key for m in metrics}:
-                self._series_cache.pop((run_id, key), None)
+            self._forget_series(run_id, metrics)
             raise
+
+    def _forget_series(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        """After a rolled-back transaction: the series it created are gone, so their cached
+        ids are void (SQLite hands the same ids to the next new series)."""
+        for key in {m.key for m in metrics}:
+            self._series_cache.pop((run_id, key), None)
+
+    def _write_points(self, conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Insert metric points and update their series' summaries, in ``conn``'s transaction."""
+        sql = self._sql
+        points = point_rows(run_id, metrics)
+        summaries = summary_rows(points)
+        sql.upsert_summaries.run_rows(conn, summaries)
+        ids = self._series_ids(conn, run_id, [s[1] for s in summaries])
+        inserted = sql.insert_points.run_rows(conn, [(ids[p[1]], *p[2:]) for p in points])
+        if inserted != len(points):
+            # Some points were stored already (a replayed batch, a point sent twice, an earlier
+            # sync): they are not kept twice, so they must not be counted twice either.
+            self._recount_points(conn, [ids[s[1]] for s in summaries])
 
     def _log_batch(
         self,
@@ -116,15 +132,7 @@ class LoggingOps(SqlBase):
                         conn, run_uuid=run_id, status=None, end_time=None, name=names[-1]
                     )
             if metrics:
-                points = point_rows(run_id, metrics)
-                summaries = summary_rows(points)
-                sql.upsert_summaries.run_rows(conn, summaries)
-                ids = self._series_ids(conn, run_id, [s[1] for s in summaries])
-                inserted = sql.insert_points.run_rows(conn, [(ids[p[1]], *p[2:]) for p in points])
-                if inserted != len(points):
-                    # Some points were stored already (a replayed batch, a point sent twice):
-                    # they are not kept twice, so they must not be counted twice either.
-                    self._recount_points(conn, [ids[s[1]] for s in summaries])
+                self._write_points(conn, run_id, metrics)
                 # MLflow 3: a point logged with a model id also belongs to that logged model.
                 model_points = [m for m in metrics if m.model_id is not None]
                 if model_points:

@@ -24,7 +24,7 @@ from runyard.entities import (
 )
 from runyard.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from runyard.store.sql.base import parse_experiment_id
-from runyard.store.sql.logging_ops import LoggingOps, point_rows, summary_rows
+from runyard.store.sql.logging_ops import LoggingOps
 from runyard.store.sql.rows import run_info_from_row
 from runyard.store.sql.runs import RUN_NAME_TAG, RunOps
 from runyard.utils.names import random_run_name
@@ -80,10 +80,7 @@ class RunImportOps(RunOps, LoggingOps):
         try:
             found = self._import_rows(exp_id, run_id, status, name, info, params, tags, metrics)
         except BaseException:
-            # The transaction rolled back, and with it any series it created: their cached ids
-            # are void (SQLite hands the same ids to the next new series).
-            for key in {m.key for m in metrics}:
-                self._series_cache.pop((run_id, key), None)
+            self._forget_series(run_id, metrics)
             raise
         created = found is None
         current_stage = LifecycleStage.ACTIVE if found is None else found
@@ -155,12 +152,5 @@ class RunImportOps(RunOps, LoggingOps):
             if params:
                 self._insert_params(conn, run_id, params)
             if metrics:
-                points = point_rows(run_id, metrics)
-                summaries = summary_rows(points)
-                sql.upsert_summaries.run_rows(conn, summaries)
-                ids = self._series_ids(conn, run_id, [s[1] for s in summaries])
-                inserted = sql.insert_points.run_rows(conn, [(ids[p[1]], *p[2:]) for p in points])
-                if inserted != len(points):
-                    # Points sent before (an earlier chunk, an earlier sync) are stored once.
-                    self._recount_points(conn, [ids[s[1]] for s in summaries])
+                self._write_points(conn, run_id, metrics)
         return None if found is None else str(found[0])
