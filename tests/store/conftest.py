@@ -29,15 +29,20 @@ def _reset_postgres(uri: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    if request.param == "postgresql":
+def fresh_store(backend: str, tmp_path: Path) -> SqlTrackingStore:
+    """An empty store on ``backend`` ("sqlite" under ``tmp_path``, or "postgresql")."""
+    if backend == "postgresql":
         assert POSTGRES_URI is not None
         _reset_postgres(POSTGRES_URI)
         uri = POSTGRES_URI
     else:
         uri = f"sqlite:///{tmp_path / 'store.db'}"
-    s = SqlTrackingStore(uri, str(tmp_path / "artifacts"))
+    return SqlTrackingStore(uri, str(tmp_path / "artifacts"))
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    s = fresh_store(request.param, tmp_path)
     yield s
     s.close()
 

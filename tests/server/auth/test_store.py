@@ -12,19 +12,12 @@ from runyard.errors import InvalidParameterValue, ResourceAlreadyExists, Resourc
 from runyard.server.auth.entities import AuditEntry
 from runyard.server.auth.permissions import Permission
 from runyard.server.auth.store import TOKEN_PREFIX, AuthStore
-from runyard.store.sql.store import SqlTrackingStore
-from tests.store.conftest import BACKENDS, POSTGRES_URI, _reset_postgres
+from tests.store.conftest import BACKENDS, fresh_store
 
 
 @pytest.fixture(params=BACKENDS)
 def auth_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuthStore]:
-    if request.param == "postgresql":
-        assert POSTGRES_URI is not None
-        _reset_postgres(POSTGRES_URI)
-        uri = POSTGRES_URI
-    else:
-        uri = f"sqlite:///{tmp_path / 'store.db'}"
-    tracking = SqlTrackingStore(uri, str(tmp_path / "artifacts"))
+    tracking = fresh_store(request.param, tmp_path)
     yield AuthStore(tracking.engine)
     tracking.close()
 
