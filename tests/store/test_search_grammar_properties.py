@@ -18,7 +18,6 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,7 +46,7 @@ from runyard.store.sql.registry_search import (
     select_registered_models,
 )
 from runyard.store.sql.store import SqlTrackingStore
-from tests.store.conftest import BACKENDS, POSTGRES_URI, _reset_postgres
+from tests.store.conftest import BACKENDS, fresh_store
 
 # No example database in the working tree; failing examples are printed in full instead.
 PROPERTY = settings(max_examples=150, deadline=None, database=None)
@@ -554,14 +553,7 @@ def search_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SqlTrackingStore]:
     """One store for every example (each example seeds an experiment of its own)."""
-    root: Path = tmp_path_factory.mktemp("search-properties")
-    if request.param == "postgresql":
-        assert POSTGRES_URI is not None
-        _reset_postgres(POSTGRES_URI)
-        uri = POSTGRES_URI
-    else:
-        uri = f"sqlite:///{root / 'store.db'}"
-    store = SqlTrackingStore(uri, str(root / "artifacts"))
+    store = fresh_store(request.param, tmp_path_factory.mktemp("search-properties"))
     yield store
     store.close()
 
