@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from runyard.config import ENV
 from runyard.entities import Metric, Param, RunTag
 from runyard.errors import RunyardError
@@ -162,6 +160,8 @@ def _metric_from_row(row: list[Any]) -> Metric:
 
 
 def _line(doc: dict[str, Any]) -> bytes:
+    import orjson  # here: `import runyard` must work with only MLflow's dependencies (pyfunc)
+
     payload = orjson.dumps(doc)
     return b"%08x %s\n" % (zlib.crc32(payload), payload)
 
@@ -170,12 +170,14 @@ def _parse_line(line: bytes) -> dict[str, Any] | None:
     """The object of a whole, intact line; None for a torn or damaged one."""
     if len(line) < 10 or not line.endswith(b"\n") or line[8:9] != b" ":
         return None
+    import orjson
+
     payload = line[9:-1]
     try:
         if int(line[:8], 16) != zlib.crc32(payload):
             return None
         doc = orjson.loads(payload)
-    except (ValueError, orjson.JSONDecodeError):
+    except ValueError:  # orjson.JSONDecodeError is one
         return None
     return doc if isinstance(doc, dict) else None
 
