@@ -181,26 +181,38 @@ class AuthStore(SqlBase):
 
     def authenticate_password(self, username: str, password: str) -> User | None:
         """The user when the password matches (runs the KDF: ~50-150 ms), else None."""
+        found = self.verify_password(username, password)
+        return None if found is None else found[0]
+
+    def verify_password(self, username: str, password: str) -> tuple[User, str] | None:
+        """(the user, the stored hash the password matched) or None (runs the KDF)."""
+        found = self.user_with_hash(username)
+        if found is None:
+            # Spend the same time as a wrong password, so timing does not reveal user names.
+            verify_password(_DUMMY_HASH, password)
+            return None
+        user, stored = found
+        if not verify_password(stored, password):
+            return None
+        if needs_rehash(stored):
+            stored = hash_password(password)
+            with self._write() as conn:
+                conn.execute(
+                    update(t.auth_users)
+                    .where(t.auth_users.c.user_id == user.id)
+                    .values(password_hash=stored)
+                )
+        return user, stored
+
+    def user_with_hash(self, username: str) -> tuple[User, str] | None:
+        """The user and their current password hash (one indexed read, no KDF)."""
         with self._read() as conn:
             row = conn.execute(
                 select(*_USER_COLUMNS, t.auth_users.c.password_hash).where(
                     t.auth_users.c.username == username
                 )
             ).first()
-        if row is None:
-            # Spend the same time as a wrong password, so timing does not reveal user names.
-            verify_password(_DUMMY_HASH, password)
-            return None
-        if not verify_password(row.password_hash, password):
-            return None
-        if needs_rehash(row.password_hash):
-            with self._write() as conn:
-                conn.execute(
-                    update(t.auth_users)
-                    .where(t.auth_users.c.user_id == row.user_id)
-                    .values(password_hash=hash_password(password))
-                )
-        return _user(row)
+        return None if row is None else (_user(row), str(row.password_hash))
 
     # -- grants -------------------------------------------------------------------------------
 

@@ -41,14 +41,14 @@ class _CountingStore:
     def __init__(self, layer: Any) -> None:
         self.calls = 0
         store = layer.store
-        real = store.authenticate_password
+        real = store.verify_password
 
         def counted(username: str, password: str) -> Any:
             self.calls += 1
             return real(username, password)
 
-        store.authenticate_password = counted
-        self._undo = lambda: setattr(store, "authenticate_password", real)
+        store.verify_password = counted
+        self._undo = lambda: setattr(store, "verify_password", real)
 
     def restore(self) -> None:
         self._undo()
@@ -64,6 +64,29 @@ def test_a_verified_password_is_not_hashed_again(auth_api: TestClient, new_user:
         # A wrong password is checked (and not confused with the cached right one).
         assert auth_api.get(SEARCH, auth=(user[0], "wrong-password")).status_code == 401
         assert counter.calls <= 2
+    finally:
+        counter.restore()
+
+
+def test_an_expired_cache_entry_costs_a_read_not_a_hash(
+    auth_api: TestClient, new_user: MakeUser
+) -> None:
+    layer = _layer(auth_api)
+    name, password = new_user()
+    assert auth_api.get(SEARCH, auth=(name, password)).status_code == 200
+    counter = _CountingStore(layer)
+    try:
+        layer.credentials._cache.clear()  # what the TTL does
+        layer._by_header.clear()
+        assert auth_api.get(SEARCH, auth=(name, password)).status_code == 200
+        assert counter.calls == 0
+        # Changed behind this process's back (another worker, SQL): the old hash no longer
+        # matches, so the password is checked again, and fails.
+        layer.store.update_password(name, "changed-elsewhere-1")
+        layer.credentials._cache.clear()
+        layer._by_header.clear()
+        assert auth_api.get(SEARCH, auth=(name, password)).status_code == 401
+        assert counter.calls == 1
     finally:
         counter.restore()
 
