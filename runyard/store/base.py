@@ -29,10 +29,22 @@ from runyard.entities import (
     ViewType,
 )
 
-__all__ = ["SEARCH_MAX_RESULTS_DEFAULT", "SEARCH_MAX_RESULTS_THRESHOLD", "TrackingStore"]
+__all__ = [
+    "SEARCH_MAX_RESULTS_DEFAULT",
+    "SEARCH_MAX_RESULTS_THRESHOLD",
+    "CheckedPoints",
+    "TrackingStore",
+]
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
 SEARCH_MAX_RESULTS_THRESHOLD = 50000
+
+
+class CheckedPoints(list[tuple[str, str, int, int, float, bool]]):
+    """Metric points already checked and normalised by the caller:
+    ``(run_uuid, key, step, timestamp, value, is_nan)``, NaN as ``(0.0, True)``, ±Inf as ±max
+    double. The server decodes log-batch bodies straight into these for a SQL store's
+    ``log_checked_batch``: a thousand ``Metric`` objects cost more than writing the points."""
 
 
 class TrackingStore(Protocol):

@@ -11,7 +11,7 @@ import math
 import numbers
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 
 from runyard.entities import Metric, Param, RunTag
 from runyard.errors import InvalidParameterValue
@@ -211,9 +211,7 @@ def validated_batch(
     return checked_metrics, checked_params, checked_tags
 
 
-def validate_batch_limits(
-    metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
-) -> None:
+def validate_batch_limits(metrics: Sized, params: Sequence[Param], tags: Sequence[RunTag]) -> None:
     """MLflow's log-batch limits: 1000 metrics, 100 params, 100 tags, 1000 in all."""
     for items, limit, kind in (
         (metrics, MAX_METRICS_PER_BATCH, "metrics"),

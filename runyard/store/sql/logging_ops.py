@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, func, select, update
 from runyard.entities import Metric, PagedList, Param, RunTag
 from runyard.entities.run import metric_series
 from runyard.errors import InvalidParameterValue
+from runyard.store.base import CheckedPoints
 from runyard.store.search.paging import decode_page_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase
@@ -52,18 +54,21 @@ def point_rows(run_id: str, metrics: Sequence[Metric]) -> list[tuple[Any, ...]]:
 
 
 _by_order = itemgetter(2, 3, 4)
+_key_of = itemgetter(1)
 _SERIES_CACHE_SIZE = 200_000
 
 
 def summary_rows(points: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Per key: the latest point by (step, timestamp, value), finite min and max, and count."""
+    # Clients send a key's points together: groupby splits them at C speed; a key met again
+    # later joins its earlier run.
     by_key: dict[str, list[tuple[Any, ...]]] = {}
-    for row in points:
-        group = by_key.get(row[1])
+    for key, run in groupby(points, _key_of):
+        group = by_key.get(key)
         if group is None:
-            by_key[row[1]] = [row]
+            by_key[key] = list(run)
         else:
-            group.append(row)
+            group.extend(run)
     out = []
     for group in by_key.values():
         latest = group[0] if len(group) == 1 else max(group, key=_by_order)
@@ -71,6 +76,12 @@ def summary_rows(points: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         low, high = (min(finite), max(finite)) if finite else (None, None)
         out.append((*latest, low, high, len(group)))
     return out
+
+
+def _keys_of(metrics: Sequence[Metric] | CheckedPoints) -> set[str]:
+    if isinstance(metrics, CheckedPoints):
+        return {row[1] for row in metrics}
+    return {m.key for m in metrics}
 
 
 class LoggingOps(SqlBase):
@@ -86,6 +97,16 @@ class LoggingOps(SqlBase):
         tags: Sequence[RunTag] = (),
     ) -> None:
         """Write one run's metrics, params and tags atomically: all or nothing."""
+        self.log_checked_batch(run_id, metrics, params, tags)
+
+    def log_checked_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] | CheckedPoints,
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """``log_batch`` that also takes :class:`CheckedPoints` for the metrics."""
         validate_batch_limits(metrics, params, tags)
         try:
             self._log_batch(run_id, metrics, params, tags)
@@ -93,16 +114,18 @@ class LoggingOps(SqlBase):
             self._forget_series(run_id, metrics)
             raise
 
-    def _forget_series(self, run_id: str, metrics: Sequence[Metric]) -> None:
+    def _forget_series(self, run_id: str, metrics: Sequence[Metric] | CheckedPoints) -> None:
         """After a rolled-back transaction: the series it created are gone, so their cached
         ids are void (SQLite hands the same ids to the next new series)."""
-        for key in {m.key for m in metrics}:
+        for key in _keys_of(metrics):
             self._series_cache.pop((run_id, key), None)
 
-    def _write_points(self, conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
+    def _write_points(
+        self, conn: Connection, run_id: str, metrics: Sequence[Metric] | CheckedPoints
+    ) -> None:
         """Insert metric points and update their series' summaries, in ``conn``'s transaction."""
         sql = self._sql
-        points = point_rows(run_id, metrics)
+        points = metrics if isinstance(metrics, CheckedPoints) else point_rows(run_id, metrics)
         summaries = summary_rows(points)
         sql.upsert_summaries.run_rows(conn, summaries)
         ids = self._series_ids(conn, run_id, [s[1] for s in summaries])
@@ -115,7 +138,7 @@ class LoggingOps(SqlBase):
     def _log_batch(
         self,
         run_id: str,
-        metrics: Sequence[Metric],
+        metrics: Sequence[Metric] | CheckedPoints,
         params: Sequence[Param],
         tags: Sequence[RunTag],
     ) -> None:
@@ -133,6 +156,8 @@ class LoggingOps(SqlBase):
                     )
             if metrics:
                 self._write_points(conn, run_id, metrics)
+                if isinstance(metrics, CheckedPoints):
+                    return
                 # MLflow 3: a point logged with a model id also belongs to that logged model.
                 model_points = [m for m in metrics if m.model_id is not None]
                 if model_points:
