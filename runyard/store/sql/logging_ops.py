@@ -221,15 +221,21 @@ class LoggingOps(SqlBase):
     ) -> PagedList[Metric]:
         """Every point of a series in (timestamp, step, value) order, optionally paged."""
         offset = decode_page_token(page_token)
-        with self._read() as conn:
-            found = self._sql.series_id.run(conn, run_uuid=run_id, key=metric_key).fetchone()
-            rows = self._sql.history.run(conn, series_id=found[0]).fetchall() if found else []
+        sql = self._sql
         token = None
-        if offset or max_results is not None:
-            end = len(rows) if max_results is None else offset + max_results
-            if end < len(rows):
-                token = encode_page_token(end)
-            rows = rows[offset:end]
+        with self._read() as conn:
+            found = sql.series_id.run(conn, run_uuid=run_id, key=metric_key).fetchone()
+            if found is None:
+                rows = []
+            elif max_results is None:
+                rows = sql.history.run(conn, series_id=found[0]).fetchall()[offset:]
+            else:
+                # Only this page leaves the database (one more row tells whether more follow).
+                page = {"series_id": found[0], "limit": max_results + 1, "offset": offset}
+                rows = sql.history_page.run(conn, **page).fetchall()
+                if len(rows) > max_results:
+                    token = encode_page_token(offset + max_results)
+                    rows = rows[:max_results]
         if None in map(_first, rows):
             rows = [(_NAN if v is None else v, ts, st) for v, ts, st in rows]
         return PagedList(metric_series(metric_key, run_id, rows), token)

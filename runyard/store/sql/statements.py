@@ -241,3 +241,14 @@ class Statements:
             .where(mp.c.series_id == bindparam("series_id"))
             .order_by(mp.c.timestamp, mp.c.step, mp.c.value)
         )
+        # One page of a series: the official client reads long histories 25,000 points at a
+        # time; each page is a range scan that skips ``offset`` rows in the database.
+        self.history_page = prep(
+            select(
+                case((mp.c.is_nan == true(), null()), else_=mp.c.value), mp.c.timestamp, mp.c.step
+            )
+            .where(mp.c.series_id == bindparam("series_id"))
+            .order_by(mp.c.timestamp, mp.c.step, mp.c.value, mp.c.is_nan)
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
