@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
+from starlette.responses import StreamingResponse
 
 from runyard.config import ENV
 from runyard.entities import LoggedModelInput, Metric, Param, RunTag, ViewType
@@ -258,24 +260,50 @@ async def log_inputs(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-async def get_metric_history(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
-    """GET metrics/get-history: all points, or pages of ``max_results``."""
-    max_results = p["max_results"]
-    if max_results is not None and max_results <= 0:
-        raise InvalidParameterValue(
-            f"Invalid value for max_results. It must be a positive integer, got {max_results}"
-        )
-    page = ctx.tracking().get_metric_history(
-        p["run_id"], p["metric_key"], max_results, p["page_token"]
-    )
+#: An unpaged history longer than this is streamed, read from the store this many at a time.
+HISTORY_STREAM_CHUNK = 50_000
+
+
+def _history_points(page: list[Metric]) -> list[dict[str, Any]]:
     # Histories run to 100,000s of points: build the dicts inline (NaN is the only special
     # value the store returns; infinities are stored as +-max double).
-    points = [
+    return [
         {"key": m.key, "value": m.value if m.value == m.value else "NaN",
          "timestamp": m.timestamp, "step": m.step}
         for m in page
     ]  # fmt: skip
-    return page_response("metrics", points, page.token)
+
+
+async def get_metric_history(ctx: ServerContext, p: dict[str, Any]) -> Any:
+    """GET metrics/get-history: all points, or pages of ``max_results``.
+
+    All points of a long series are streamed, ``HISTORY_STREAM_CHUNK`` at a time, so a
+    1M-point history never sits in the server's memory at once; the bytes are the same as
+    one encoded document.
+    """
+    max_results, token = p["max_results"], p["page_token"]
+    if max_results is not None and max_results <= 0:
+        raise InvalidParameterValue(
+            f"Invalid value for max_results. It must be a positive integer, got {max_results}"
+        )
+    store, run_id, key = ctx.tracking(), p["run_id"], p["metric_key"]
+    if max_results is not None or token:
+        page = store.get_metric_history(run_id, key, max_results, token)
+        return page_response("metrics", _history_points(page), page.token)
+    first = store.get_metric_history(run_id, key, HISTORY_STREAM_CHUNK, None)
+    if first.token is None:
+        return page_response("metrics", _history_points(first), None)
+
+    def chunks() -> Iterator[bytes]:
+        page = first
+        yield b'{"metrics":' + orjson.dumps(_history_points(page))[:-1]
+        while page.token is not None:
+            page = store.get_metric_history(run_id, key, HISTORY_STREAM_CHUNK, page.token)
+            if page:
+                yield b"," + orjson.dumps(_history_points(page))[1:-1]
+        yield b"]}"
+
+    return StreamingResponse(chunks(), media_type="application/json")
 
 
 MAX_BULK_RUNS = 100
