@@ -15,7 +15,10 @@ looping on one GET for a fixed time):
 Only the standard library is imported at module level; httpx is imported when
 its implementation is asked for. Every loop is bounded in count and time.
 Both take optional ``headers`` sent with every request (e.g. ``Authorization``
-for the auth suite, :mod:`benchmarks.auth`).
+for the auth suite, :mod:`benchmarks.auth`). Large bodies are streamed both ways:
+:meth:`Http.upload` sends a file from disk in 1 MiB reads and :meth:`Http.download`
+hashes (and optionally writes to disk) one 1 MiB chunk at a time, so the client never
+holds a whole artifact in memory.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import http.client
 import json
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
 
 REQUEST_TIMEOUT_S = 600.0
 MAX_HAMMER_REQUESTS = 5_000_000  # hard cap on a hammer run, besides its duration
@@ -50,8 +55,20 @@ class Http(Protocol):
         """Send one request; return the status and the whole body."""
         ...
 
-    def download(self, path: str, params: dict[str, str] | None = None) -> tuple[int, int, str]:
-        """Stream a GET response; return status, byte count and SHA-256 hex digest."""
+    def download(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        sink: BinaryIO | None = None,
+        digest: bool = True,
+    ) -> tuple[int, int, str]:
+        """Stream a GET response (into ``sink`` if given); return status, byte count and
+        SHA-256 hex digest ("" with ``digest=False``: hashing 1 GB costs the client more
+        than the server takes to send it, so timed downloads only count bytes)."""
+        ...
+
+    def upload(self, method: str, path: str, source: Path) -> tuple[int, bytes]:
+        """Send the file ``source`` as the body, streamed from disk; status and answer."""
         ...
 
     def close(self) -> None:
@@ -77,15 +94,21 @@ class StdlibHttp:
     def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         parsed = urllib.parse.urlparse(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
+        self.conn = http.client.HTTPConnection(
+            self.host, self.port, timeout=REQUEST_TIMEOUT_S, blocksize=READ_CHUNK
+        )
         self.headers = dict(headers or {})
 
     def _send(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
+        self, method: str, target: str, body: bytes | Path | None, headers: dict[str, str]
     ) -> http.client.HTTPResponse:
         for attempt in (1, 2):
             try:
-                self.conn.request(method, target, body=body, headers=headers)
+                if isinstance(body, Path):  # streamed by http.client in blocksize reads
+                    with body.open("rb") as stream:
+                        self.conn.request(method, target, body=stream, headers=headers)
+                else:
+                    self.conn.request(method, target, body=body, headers=headers)
                 return self.conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # The server closed an idle keep-alive connection before reading
@@ -110,14 +133,29 @@ class StdlibHttp:
         response = self._send(method, _target(path, params), data, {**self.headers, **headers})
         return response.status, response.read()
 
-    def download(self, path: str, params: dict[str, str] | None = None) -> tuple[int, int, str]:
+    def download(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        sink: BinaryIO | None = None,
+        digest: bool = True,
+    ) -> tuple[int, int, str]:
         """See :meth:`Http.download`."""
         response = self._send("GET", _target(path, params), None, self.headers)
         sha, size = hashlib.sha256(), 0
         while chunk := response.read(READ_CHUNK):
-            sha.update(chunk)
+            if digest:
+                sha.update(chunk)
             size += len(chunk)
-        return response.status, size, sha.hexdigest()
+            if sink is not None:
+                sink.write(chunk)
+        return response.status, size, sha.hexdigest() if digest else ""
+
+    def upload(self, method: str, path: str, source: Path) -> tuple[int, bytes]:
+        """See :meth:`Http.upload`."""
+        headers = {**self.headers, "Content-Length": str(source.stat().st_size)}
+        response = self._send(method, path, source, headers)
+        return response.status, response.read()
 
     def close(self) -> None:
         """See :meth:`Http.close`."""
@@ -147,14 +185,35 @@ class HttpxHttp:
         response = self.client.request(method, path, params=params, content=data, headers=headers)
         return response.status_code, response.content
 
-    def download(self, path: str, params: dict[str, str] | None = None) -> tuple[int, int, str]:
+    def download(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        sink: BinaryIO | None = None,
+        digest: bool = True,
+    ) -> tuple[int, int, str]:
         """See :meth:`Http.download`."""
         sha, size = hashlib.sha256(), 0
         with self.client.stream("GET", path, params=params) as response:
             for chunk in response.iter_bytes(READ_CHUNK):
-                sha.update(chunk)
+                if digest:
+                    sha.update(chunk)
                 size += len(chunk)
-            return response.status_code, size, sha.hexdigest()
+                if sink is not None:
+                    sink.write(chunk)
+            return response.status_code, size, sha.hexdigest() if digest else ""
+
+    def upload(self, method: str, path: str, source: Path) -> tuple[int, bytes]:
+        """See :meth:`Http.upload`."""
+
+        def chunks() -> Iterator[bytes]:
+            with source.open("rb") as stream:
+                while chunk := stream.read(READ_CHUNK):
+                    yield chunk
+
+        headers = {"Content-Length": str(source.stat().st_size)}
+        response = self.client.request(method, path, content=chunks(), headers=headers)
+        return response.status_code, response.content
 
     def close(self) -> None:
         """See :meth:`Http.close`."""

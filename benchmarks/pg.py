@@ -4,7 +4,7 @@
 user when running as root: ``initdb`` refuses root), one fresh database per server start, all
 removed at the end. Settings are PostgreSQL's defaults except ``fsync=off`` (the SQLite runs do
 not fsync to a real disk either, see benchmarks/README.md) and more connections (MLflow's
-workers each keep a pool).
+workers each keep a pool), and autovacuum looking for work every second.
 
 A deliberate twin of ``tests/pg_cluster.py`` (which also makes replicas and pytest fixtures):
 benchmarks never import the test suite, and the suite does not depend on benchmarks.
@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Server settings of the benchmark cluster (``-c name=value``).
-SETTINGS = ("fsync=off", "max_connections=200", "listen_addresses=127.0.0.1")
+SETTINGS = (
+    "fsync=off",
+    "max_connections=200",
+    "listen_addresses=127.0.0.1",
+    # Autovacuum looks for tables to ANALYZE every second instead of every minute, so the
+    # planner knows the size of tables the workloads have just filled (see server_workloads'
+    # SETTLE_S), as it would on a server that has been in use for a while.
+    "autovacuum_naptime=1",
+)
 
 
 class PostgresUnavailable(RuntimeError):

@@ -10,12 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runner import Outcome
+from benchmarks.scale_workloads import SCALE_FULL, SCALE_GROUPS, SCALE_QUICK, ScaleSizes
+from benchmarks.startup_workload import (
+    STARTUP_FULL,
+    STARTUP_GROUPS,
+    STARTUP_QUICK,
+    StartupSizes,
+)
 from benchmarks.workloads import GROUPS, Sizes
 
 START_MARKER = "<!-- results:start -->"
 END_MARKER = "<!-- results:end -->"
 
 COLUMN_TITLES = {"runyard": "runyard", "mlflow": "MLflow", "trackio": "trackio"}
+#: Every embedded workload group (all scripts) and the workloads it runs.
+ALL_GROUPS: dict[str, tuple[str, ...]] = {**STARTUP_GROUPS, **GROUPS, **SCALE_GROUPS}
 DEFAULT_NOTES = """## Notes
 
 Hand-written observations go here; `python -m benchmarks` only rewrites the
@@ -60,6 +69,8 @@ class Row:
     target: Target | None = None
     with_trackio: bool = False
     mlflow_column: str = "mlflow"
+    mlflow_na: str = ""  # why MLflow has no such thing: its cell says "n/a (<this>)"
+    ratio_words: tuple[str, str] = ("faster", "slower")
 
 
 def table_rows(sizes: Sizes) -> list[Row]:
@@ -152,6 +163,96 @@ def table_rows(sizes: Sizes) -> list[Row]:
     ]
 
 
+def scale_rows(scale: ScaleSizes, startup: StartupSizes) -> list[Row]:
+    """The rows of the ``scale``, ``history_1m`` and ``startup`` groups."""
+    store = (
+        f"{scale.scale_runs:,} runs × {scale.scale_metrics} metrics × {scale.scale_params} params"
+    )
+    search = f"search_runs over {store}"
+    history = f"{scale.history_points:,}-point history"
+    reps = f"median of up to {scale.search_reps}"
+    return [
+        Row(
+            f"{search}: `metrics.m1 > 0.5 and params.p1 = 'x'` by `metrics.m2 DESC`, top 100"
+            f" ({reps})",
+            "scale_search_order",
+            "median_ms",
+            "ms",
+            higher_is_better=False,
+            target=Target(50, False),
+        ),
+        Row(
+            f"{search}: the same filter, default order (start_time DESC), top 100 ({reps})",
+            "scale_search_default",
+            "median_ms",
+            "ms",
+            higher_is_better=False,
+        ),
+        Row(
+            f"{search}: `metrics.m3 > 0.999` by `params.p2`, top 100 ({reps})",
+            "scale_search_selective",
+            "median_ms",
+            "ms",
+            higher_is_better=False,
+        ),
+        Row(
+            f"get_metric_history, {history} (median of {scale.history_reps})",
+            "history_1m_raw",
+            "median_s",
+            "s",
+            higher_is_better=False,
+        ),
+        Row(
+            f"get_metric_history, {history}: peak RSS growth of the process during a read",
+            "history_1m_raw",
+            "rss_growth_mb",
+            "MB",
+            higher_is_better=False,
+            ratio_words=("less", "more"),
+        ),
+        Row(
+            f"{history} downsampled to ≤ {scale.downsample_points:,} points"
+            f" (median of {scale.history_reps})",
+            "history_1m_downsampled",
+            "median_ms",
+            "ms",
+            higher_is_better=False,
+            target=Target(50, False),
+            mlflow_na="no embedded API",
+        ),
+        Row(
+            f"`import runyard` / `import mlflow`, fresh interpreter, minus a bare start"
+            f" (median of {startup.import_reps})",
+            "startup",
+            "import_net_s",
+            "s",
+            higher_is_better=False,
+            target=Target(0.2, False),
+        ),
+        Row(
+            f"bare interpreter start, `python -c pass` (median of {startup.import_reps})",
+            "startup",
+            "python_pass_s",
+            "s",
+            higher_is_better=False,
+        ),
+        Row(
+            f"CLI `runyard --help` / `mlflow --help` (median of {startup.cli_reps})",
+            "startup",
+            "help_s",
+            "s",
+            higher_is_better=False,
+        ),
+        Row(
+            f"CLI `runyard --version` / `mlflow --version` (median of {startup.cli_reps})",
+            "startup",
+            "version_s",
+            "s",
+            higher_is_better=False,
+        ),
+    ]
+
+
 @dataclass
 class Collected:
     """Workload results by column (runyard, mlflow, mlflow_async, trackio)."""
@@ -178,7 +279,7 @@ class Collected:
         if outcome.error:
             if payload is None:  # the process failed as a whole
                 self.problems.append(f"{column} / {outcome.job.group}: {outcome.error}")
-            for name in GROUPS[outcome.job.group]:
+            for name in ALL_GROUPS[outcome.job.group]:
                 if name not in self.values.get(column, {}):
                     self.failures.setdefault(column, {}).setdefault(name, "failed")
 
@@ -189,7 +290,7 @@ class Collected:
     def unavailable(self, column: str, reason: str) -> None:
         """Mark a whole column as not run."""
         self.problems.append(f"{column}: {reason}")
-        for workloads in GROUPS.values():
+        for workloads in ALL_GROUPS.values():
             for name in workloads:
                 self.fail(column, name, "unavailable")
 
@@ -200,6 +301,8 @@ class Collected:
 
     def cell(self, column: str, row: Row) -> str:
         """The formatted cell for ``row`` in ``column``."""
+        if row.mlflow_na and column == row.mlflow_column:
+            return f"n/a ({row.mlflow_na})"
         value = self.value(column, row)
         if value is not None:
             return format_value(value, row.unit)
@@ -222,14 +325,19 @@ def format_value(value: float, unit: str) -> str:
     return f"{format_number(value)} {unit}"
 
 
-def format_ratio(ours: float | None, theirs: float | None, higher_is_better: bool) -> str:
-    """How much faster (or slower) runyard is than the other library."""
+def format_ratio(
+    ours: float | None,
+    theirs: float | None,
+    higher_is_better: bool,
+    words: tuple[str, str] = ("faster", "slower"),
+) -> str:
+    """How much faster (or slower: ``words``) runyard is than the other library."""
     if ours is None or theirs is None or ours <= 0 or theirs <= 0:
         return "—"
     factor = ours / theirs if higher_is_better else theirs / ours
     if factor >= 1:
-        return f"{format_number(factor)}× faster"
-    return f"{format_number(1 / factor)}× slower"
+        return f"{format_number(factor)}× {words[0]}"
+    return f"{format_number(1 / factor)}× {words[1]}"
 
 
 def format_met(row: Row, data: Collected, full_size: bool) -> tuple[str, str]:
@@ -246,8 +354,10 @@ def format_met(row: Row, data: Collected, full_size: bool) -> tuple[str, str]:
     return text, {True: "✅ met", False: "❌ not met", None: "—"}[met]
 
 
-def render_table(data: Collected, sizes: Sizes, full_size: bool) -> str:
-    """The side-by-side Markdown table."""
+def render_table(
+    data: Collected, sizes: Sizes, full_size: bool, extra_rows: list[Row] | None = None
+) -> str:
+    """The side-by-side Markdown table: :func:`table_rows`, then ``extra_rows``."""
 
     def title(column: str) -> str:
         version = data.versions.get(column)
@@ -264,7 +374,7 @@ def render_table(data: Collected, sizes: Sizes, full_size: bool) -> str:
         "met",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in table_rows(sizes):
+    for row in [*table_rows(sizes), *(extra_rows or [])]:
         ours = data.value("runyard", row)
         target, met = format_met(row, data, full_size)
         cells = [
@@ -272,7 +382,9 @@ def render_table(data: Collected, sizes: Sizes, full_size: bool) -> str:
             data.cell("runyard", row),
             data.cell(row.mlflow_column, row),
             data.cell("trackio", row) if row.with_trackio else "",
-            format_ratio(ours, data.value(row.mlflow_column, row), row.higher_is_better),
+            format_ratio(
+                ours, data.value(row.mlflow_column, row), row.higher_is_better, row.ratio_words
+            ),
             format_ratio(ours, data.value("trackio", row), row.higher_is_better)
             if row.with_trackio
             else "",
@@ -293,8 +405,61 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def render_report(data: Collected, sizes: Sizes, *, quick: bool, command: str) -> str:
+def setup_note(data: Collected) -> str | None:
+    """One line on the untimed set-up of the scale groups (seeding, logging the history)."""
+    parts = []
+    for workload, key, rate_key, what, unit in (
+        ("scale_search_order", "seed_s", "seed_runs_per_s", "seeding the scale store", "runs/s"),
+        ("history_1m_raw", "log_s", "log_points_per_s", "logging the long history", "points/s"),
+    ):
+        done = [
+            f"{COLUMN_TITLES[column]} {format_number(result[key])} s"
+            f" ({format_value(result[rate_key], unit)})"
+            for column in ("runyard", "mlflow")
+            if (result := data.values.get(column, {}).get(workload)) is not None
+        ]
+        if done:
+            parts.append(f"{what}: {', '.join(done)}")
+    if not parts:
+        return None
+    return (
+        "- Untimed set-up: "
+        + "; ".join(parts)
+        + " (MLflow's scale store is written with `sqlite3` `executemany` in its own schema,"
+        " runyard's through its SQL store; see benchmarks/README.md)"
+    )
+
+
+def reps_note(data: Collected, scale: ScaleSizes) -> str:
+    """How the scale searches are repeated, and which ran fewer times (time budget)."""
+    short = [
+        f"{COLUMN_TITLES[column]} {workload.removeprefix('scale_search_')} {result['reps']}"
+        + (" (the verifying run itself, no warm-up)" if result.get("cold") else "")
+        for column in ("runyard", "mlflow")
+        for workload in ALL_GROUPS["scale"]
+        if (result := data.values.get(column, {}).get(workload)) is not None
+        and result["reps"] < scale.search_reps
+    ]
+    return (
+        f"- Scale searches: verified once (the warm-up), then repeated {scale.search_reps} times,"
+        f" or fewer (at least {scale.search_min_reps}) once {scale.search_budget_s:g} s have"
+        f" been spent; a search whose verifying run took {scale.search_budget_s:g} s or more is"
+        " timed by that run alone" + (f"; repetitions: {', '.join(short)}" if short else "")
+    )
+
+
+def render_report(
+    data: Collected,
+    sizes: Sizes,
+    *,
+    quick: bool,
+    command: str,
+    scale_sizes: ScaleSizes | None = None,
+    startup_sizes: StartupSizes | None = None,
+) -> str:
     """The full Markdown block: heading, machine, table and any failures."""
+    scale = scale_sizes or (SCALE_QUICK if quick else SCALE_FULL)
+    startup = startup_sizes or (STARTUP_QUICK if quick else STARTUP_FULL)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     mode = "quick smoke run: reduced sizes, targets not judged" if quick else "full sizes"
     ran = [column for column in COLUMN_TITLES if column in data.versions]
@@ -310,8 +475,12 @@ def render_report(data: Collected, sizes: Sizes, *, quick: bool, command: str) -
         "- Rates are calls (or points, runs) per second over the timed loop; times are"
         ' wall-clock `time.perf_counter()` seconds; "faster" compares runyard with the'
         " other library on the same row.",
+        "- Start-up rows: each command is a fresh process, run once untimed first; the `import`"
+        " row subtracts the bare interpreter start of the same interpreter (its own row).",
+        *filter(None, [setup_note(data)]),
+        reps_note(data, scale),
         "",
-        render_table(data, sizes, full_size=not quick),
+        render_table(data, sizes, full_size=not quick, extra_rows=scale_rows(scale, startup)),
     ]
     if data.problems:
         parts += ["", "### Failures", ""]

@@ -12,9 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.scale_workloads import SCALE_GROUPS
+from benchmarks.startup_workload import STARTUP_GROUPS
+
 BENCH_DIR = Path(__file__).resolve().parent
 WORKLOADS_SCRIPT = BENCH_DIR / "workloads.py"
 TRACKIO_SCRIPT = BENCH_DIR / "trackio_workload.py"
+SCALE_SCRIPT = BENCH_DIR / "scale_workloads.py"
+STARTUP_SCRIPT = BENCH_DIR / "startup_workload.py"
+#: Groups of the other MLflow-API scripts, each run for runyard and MLflow: start-up (planned
+#: first, while the machine is quiet) and the scale groups (planned last: the longest).
+STARTUP_GROUP_SCRIPTS: dict[str, Path] = {group: STARTUP_SCRIPT for group in STARTUP_GROUPS}
+SCALE_GROUP_SCRIPTS: dict[str, Path] = {group: SCALE_SCRIPT for group in SCALE_GROUPS}
 LOG_DIR = BENCH_DIR / ".work" / "logs"  # git-ignored; each job's stderr, kept for reading
 
 # Settings inherited from the caller's shell that would change what is measured.

@@ -22,6 +22,8 @@ SERVER_PG_END_MARKER = "<!-- server-pg-results:end -->"
 PLACE_AFTER = END_MARKER
 
 SERVERS = ("runyard", "mlflow", "fasttrackml")
+#: Footnotes of a table: (servers, text), numbered in order.
+Footnotes = list[tuple[list[str], str]]
 SERVER_TITLES = {"runyard": "runyard", "mlflow": "MLflow", "fasttrackml": "FastTrackML"}
 MB = 1e6
 
@@ -65,10 +67,103 @@ class ServerRow:
     size_independent: bool = False  # judged in quick runs too
 
 
+def _size_text(size: int) -> str:
+    """``1 GB``, ``20 MB`` (powers of ten, as the rates' MB)."""
+    return f"{size / 1e9:g} GB" if size >= 1e9 else f"{size / MB:g} MB"
+
+
 def server_rows(sizes: ServerSizes) -> list[ServerRow]:
-    """The section's rows for the given sizes."""
+    """The section's rows for the given sizes: the long history after the 100,000-point one,
+    the RSS peaks before idle RSS and start-up."""
+    main = _main_rows(sizes)
+    after_history = 1 + max(i for i, row in enumerate(main) if row.workload == "history")
+    before_server = min(i for i, row in enumerate(main) if row.workload == "server")
+    return [
+        *main[:after_history],
+        *_long_history_rows(sizes),
+        *main[after_history:before_server],
+        *_memory_rows(sizes),
+        *main[before_server:],
+    ]
+
+
+def _long_history_rows(sizes: ServerSizes) -> list[ServerRow]:
+    points, mlflow_points = sizes.long_history_points, sizes.mlflow_long_history_points
+    series = f"{points:,}-point series"
+    of = f"of {points:,} points"
+    if mlflow_points != points:
+        series += f" (MLflow: {mlflow_points:,} points, per-point rate)"
+        of += f" (MLflow: of {mlflow_points:,}, a shorter series)"
+    paged = (
+        f"raw: metrics/get-history of a {series}, paged as the client reads it "
+        f"(max_results {sizes.long_history_page:,} + page_token; median)"
+    )
+    return [
+        ServerRow(paged, "history_paged", "points_per_s", "points/s", True, ServerTarget(5)),
+        ServerRow(
+            f"raw: metrics/get-history-bulk-interval, {sizes.downsample_points:,} {of} (median)",
+            "history_bulk",
+            "median_ms",
+            "ms",
+            False,
+        ),
+        ServerRow(
+            f"raw: runyard metrics/get-history-downsampled, {sizes.downsample_points:,} "
+            f"{of.split(' (')[0]} (median)",
+            "history_downsampled",
+            "median_ms",
+            "ms",
+            False,
+        ),
+    ]
+
+
+def _memory_rows(sizes: ServerSizes) -> list[ServerRow]:
+    size = _size_text(sizes.artifact_bytes)
+    reps = sizes.artifact_reps
+    mlflow = ""
+    if sizes.mlflow_long_history_points != sizes.long_history_points:
+        mlflow = f" (MLflow: {sizes.mlflow_long_history_points:,})"
+    # The file must never be held in memory (issue 11): judged at full size only.
+    bound = ServerTarget(250, times_mlflow=False)
+    return [
+        ServerRow(
+            f"server RSS peak during the {size} upload (max of {reps})",
+            "artifacts",
+            "upload_rss_peak_mb",
+            "MB",
+            False,
+            bound,
+        ),
+        ServerRow(
+            f"server RSS peak during the {size} download (max of {reps})",
+            "artifacts",
+            "download_rss_peak_mb",
+            "MB",
+            False,
+            bound,
+        ),
+        ServerRow(
+            f"server RSS peak during the paged get-history of {sizes.long_history_points:,} "
+            f"points{mlflow} (max)",
+            "history_paged",
+            "rss_peak_mb",
+            "MB",
+            False,
+        ),
+        ServerRow(
+            f"server RSS peak under the runs/get load ({sizes.connections} connections)",
+            "runs_get",
+            "rss_peak_mb",
+            "MB",
+            False,
+        ),
+    ]
+
+
+def _main_rows(sizes: ServerSizes) -> list[ServerRow]:
     runs = f"{sizes.total_runs:,} runs"
-    mb = f"{sizes.artifact_bytes / MB:g} MB"
+    mb = _size_text(sizes.artifact_bytes)
     x20, x10, x5 = ServerTarget(20), ServerTarget(10), ServerTarget(5)
     calls = sizes.client_log_metric_calls
     return [
@@ -144,9 +239,15 @@ def server_rows(sizes: ServerSizes) -> list[ServerRow]:
             True,
             x20,
         ),
-        ServerRow(f"artifact upload, {mb} (median)", "artifacts", "upload_mb_s", "MB/s", True),
         ServerRow(
-            f"artifact download, {mb} (median)",
+            f"artifact upload, {mb} streamed from disk (median)",
+            "artifacts",
+            "upload_mb_s",
+            "MB/s",
+            True,
+        ),
+        ServerRow(
+            f"artifact download, {mb} streamed (checked once by SHA-256, untimed; median)",
             "artifacts",
             "download_mb_s",
             "MB/s",
@@ -260,6 +361,11 @@ class ServerCollected:
         raw = None if result is None else result.get(row.key)
         return None if raw is None else float(raw)
 
+    def note(self, server: str, row: ServerRow) -> str | None:
+        """A remark the workload made about how ``server`` answered (e.g. one page only)."""
+        note = self.values.get(server, {}).get(row.workload, {}).get("note")
+        return None if note is None else str(note)
+
     def not_applicable(self, server: str, row: ServerRow) -> str | None:
         """Why ``row`` does not apply to ``server`` (the workload said so), if it doesn't."""
         result = self.values.get(server, {}).get(row.workload, {})
@@ -284,7 +390,7 @@ def render_server_table(data: ServerCollected, sizes: ServerSizes, *, quick: boo
         "met",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    footnotes: list[str] = []
+    footnotes: Footnotes = []
     for row in server_rows(sizes):
         cells = [row.label]
         for server in SERVERS:
@@ -294,7 +400,10 @@ def render_server_table(data: ServerCollected, sizes: ServerSizes, *, quick: boo
             cells.append(_ratio(ours, data.value(other, row), row))
         cells += _target_cells(data, row, judged=not quick or row.size_independent)
         lines.append("| " + " | ".join(cells) + " |")
-    lines += [""] + [f"{i}. {note}" for i, note in enumerate(footnotes, 1)] if footnotes else []
+    if footnotes:
+        lines.append("")
+        for i, (names, text) in enumerate(footnotes, 1):
+            lines.append(f"{i}. {', '.join(SERVER_TITLES[n] for n in names)}: {text}.")
     return "\n".join(lines)
 
 
@@ -306,22 +415,34 @@ def _ratio(ours: float | None, theirs: float | None, row: ServerRow) -> str:
     return text
 
 
-def _cell(data: ServerCollected, server: str, row: ServerRow, footnotes: list[str]) -> str:
+def _cell(data: ServerCollected, server: str, row: ServerRow, footnotes: Footnotes) -> str:
     value = data.value(server, row)
     if value is not None:
-        return format_value(value, row.unit)
+        remark = data.note(server, row)
+        if remark is None:
+            return format_value(value, row.unit)
+        return f"{format_value(value, row.unit)} ({_footnote(footnotes, server, remark)})"
     reason = data.not_applicable(server, row)
     if reason is not None:
-        note = f"{SERVER_TITLES[server]}: {reason}."
-        if note not in footnotes:
-            footnotes.append(note)
-        return f"n/a ({footnotes.index(note) + 1})"
+        return f"n/a ({_footnote(footnotes, server, reason)})"
     failure = data.failures.get(server, {}).get(row.workload)
     if failure == "unavailable":
         return "unavailable"
     if failure is not None:
         return "**failed**"
     return "not run" if server in data.not_run else "—"
+
+
+def _footnote(footnotes: Footnotes, server: str, text: str) -> int:
+    """The number of the footnote ``text`` (added on first use; servers saying the same
+    thing share it)."""
+    for number, (names, known) in enumerate(footnotes, 1):
+        if known == text:
+            if server not in names:
+                names.append(server)
+            return number
+    footnotes.append(([server], text))
+    return len(footnotes)
 
 
 def _target_cells(data: ServerCollected, row: ServerRow, *, judged: bool) -> list[str]:

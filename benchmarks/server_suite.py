@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks import pg, servers, venvs
 from benchmarks.runner import BENCH_DIR, LOG_DIR, Job, describe, log, run_job
+from benchmarks.server_bulk import make_artifact_file
 from benchmarks.server_report import (
     SERVERS,
     ServerCollected,
@@ -42,6 +45,7 @@ GROUP_ORDER = (
     "runs",
     "client_runs",
     "history",
+    "long_history",
     "concurrency",
     "artifacts",
 )
@@ -72,6 +76,35 @@ class SuiteOptions:
         return SERVER_QUICK if self.quick else SERVER_FULL
 
 
+@dataclass
+class ArtifactSource:
+    """The file every server's artifact workload uploads: generated on disk once per suite run
+    (lazily, by the first artifacts job), removed at the end."""
+
+    size: int
+    folder: Path | None = None
+    sha256: str = ""
+    generate_s: float = 0.0
+
+    def path_and_hash(self) -> tuple[Path, str]:
+        """The file and its SHA-256, generating it on first use."""
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="runyard-bench-artifact-"))
+            started = time.perf_counter()
+            self.sha256 = make_artifact_file(self.folder / "artifact.bin", self.size)
+            self.generate_s = time.perf_counter() - started
+            log(f"artifact source: {self.size / 1e6:,.0f} MB written in {self.generate_s:.1f} s")
+        return self.folder / "artifact.bin", self.sha256
+
+    def remove(self) -> None:
+        """Delete the file (if it was made)."""
+        if self.folder is not None:
+            for child in self.folder.iterdir():
+                child.unlink()
+            self.folder.rmdir()
+            self.folder = None
+
+
 def server_specs(
     options: SuiteOptions, data: ServerCollected, store_uri: servers.StoreUri = servers.sqlite_store
 ) -> dict[str, servers.ServerSpec]:
@@ -85,10 +118,9 @@ def server_specs(
                 spec = servers.mlflow_spec(
                     options.mlflow_workers, install=options.install, store_uri=store_uri
                 )
-            elif options.backend != "sqlite":
-                raise servers.ServerUnavailable(f"not wired for --backend {options.backend}")
             else:
-                spec = servers.fasttrackml_spec(install=options.install)
+                fml_store = None if options.backend == "sqlite" else store_uri
+                spec = servers.fasttrackml_spec(install=options.install, store_uri=fml_store)
         except (venvs.EnvironmentUnavailable, servers.ServerUnavailable) as exc:
             log(f"[server {name}] unavailable: {exc}")
             data.unavailable(name, str(exc))
@@ -102,10 +134,16 @@ def server_specs(
 
 
 def workload_job(
-    spec: servers.ServerSpec, group: str, url: str, options: SuiteOptions, mlflow_python: Path
+    spec: servers.ServerSpec,
+    group: str,
+    server: servers.RunningServer,
+    options: SuiteOptions,
+    mlflow_python: Path,
+    artifact: ArtifactSource | None = None,
 ) -> Job:
-    """The workload process for ``group`` against the server at ``url``."""
+    """The workload process for ``group`` against ``server``."""
     column = f"srv-{spec.name}"
+    url = server.url
     if group in CLIENT_GROUPS:
         sizes = options.sizes
         args = (
@@ -119,6 +157,10 @@ def workload_job(
         )
         env = {"MLFLOW_TRACKING_URI": url, **CLIENT_ENV}
         return Job(column, group, mlflow_python, args, env)
+    extra: tuple[str, ...] = ()
+    if group == "artifacts" and artifact is not None:
+        path, digest = artifact.path_and_hash()
+        extra = ("--artifact-file", str(path), digest)
     args = (
         str(RAW_SCRIPT),
         "--url",
@@ -129,6 +171,11 @@ def workload_job(
         spec.artifacts,
         "--http-client",
         options.http_client,
+        "--server",
+        spec.name,
+        "--server-pid",
+        str(server.process.pid),
+        *extra,
         *(("--quick",) if options.quick else ()),
     )
     return Job(column, group, Path(sys.executable), args)
@@ -140,6 +187,7 @@ def run_one(
     options: SuiteOptions,
     mlflow_python: Path,
     data: ServerCollected,
+    artifact: ArtifactSource | None = None,
 ) -> None:
     """Start ``spec`` afresh, run ``group`` against it, record everything, stop it."""
     tag = f"[server {spec.name}] {group}"
@@ -150,7 +198,8 @@ def run_one(
                 f"{tag}: up in {server.startup_s:.2f} s, idle {format_mb(idle_rss)} in "
                 f"{idle_procs} processes (settled after {waited:.1f} s); running…"
             )
-            outcome = run_job(workload_job(spec, group, server.url, options, mlflow_python))
+            job = workload_job(spec, group, server, options, mlflow_python, artifact)
+            outcome = run_job(job)
             after_rss, after_procs = servers.tree_rss_bytes(server.process.pid)
             alive = server.process.poll() is None
     except RuntimeError as exc:  # the server did not come up
@@ -203,16 +252,21 @@ def _run_all(options: SuiteOptions, data: ServerCollected, databases: pg.Databas
     if options.http_client == "httpx" and not venvs_has_httpx():
         data.problems.append("--http-client httpx: httpx is not importable here")
         return
-    for group in GROUP_ORDER:
-        for name in SERVER_ORDER:
-            if name not in specs:
-                continue
-            if group in CLIENT_GROUPS and mlflow_python is None:
-                data.failures.setdefault(name, {})[group] = "failed"
-                continue
-            run_one(specs[name], group, options, mlflow_python or Path(sys.executable), data)
-            if databases is not None:
-                databases.drop_all()
+    artifact = ArtifactSource(options.sizes.artifact_bytes)
+    try:
+        for group in GROUP_ORDER:
+            for name in SERVER_ORDER:
+                if name not in specs:
+                    continue
+                if group in CLIENT_GROUPS and mlflow_python is None:
+                    data.failures.setdefault(name, {})[group] = "failed"
+                    continue
+                python = mlflow_python or Path(sys.executable)
+                run_one(specs[name], group, options, python, data, artifact)
+                if databases is not None:
+                    databases.drop_all()
+    finally:
+        artifact.remove()
 
 
 def save_json(data: ServerCollected, options: SuiteOptions) -> None:

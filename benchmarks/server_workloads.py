@@ -12,16 +12,16 @@ does not read back exactly as written is reported with an ``error`` and makes
 the script exit with status 1. Every request loop is bounded in count and
 time, and only the given loopback URL is contacted.
 
-The orchestrator imports this module for :class:`ServerSizes` and :data:`GROUPS`,
-so it imports nothing outside the standard library and :mod:`benchmarks.loadgen`.
+The request layer is :mod:`benchmarks.server_api`; the large-data workloads (1 GB
+artifact, 1,000,000-point history) are in :mod:`benchmarks.server_bulk`. The
+orchestrator imports this module for :class:`ServerSizes` and :data:`GROUPS`, so it
+imports nothing outside the standard library and those sibling modules.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import platform
 import random
 import statistics
@@ -31,17 +31,17 @@ import traceback
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 try:
-    from benchmarks import loadgen
+    from benchmarks import loadgen, rss
+    from benchmarks.server_api import API, Result, VerificationError, check, now_ms
+    from benchmarks.server_bulk import BulkWorkloads
 except ImportError:  # run as a script: benchmarks/ itself is sys.path[0]
     import loadgen  # type: ignore[no-redef]
-
-Result = dict[str, Any]
-API = "/api/2.0/mlflow"
-ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
+    import rss  # type: ignore[no-redef]
+    from server_api import API, Result, VerificationError, check, now_ms  # type: ignore[no-redef]
+    from server_bulk import BulkWorkloads  # type: ignore[no-redef]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,15 @@ class ServerSizes:
     history_reps: int = 5
     connections: int = 16
     concurrency_s: float = 5.0
-    artifact_bytes: int = 50_000_000
+    artifact_bytes: int = 1_000_000_000
     artifact_reps: int = 3
+    long_history_points: int = 1_000_000
+    #: MLflow's series: logging 1,000,000 points takes it ~3 min and each paged read ~1 min
+    #: (x3 reps, x2 backends); its rows compare per-point rates and say so.
+    mlflow_long_history_points: int = 250_000
+    long_history_page: int = 25_000  # MLflow's client: GET_METRIC_HISTORY_MAX_RESULTS
+    long_history_reps: int = 3
+    downsample_points: int = 2_000  # bulk-interval allows 1 … 2,500 (MAX_RESULTS_PER_RUN)
 
     @property
     def batch_size(self) -> int:
@@ -84,8 +91,11 @@ SERVER_QUICK = ServerSizes(
     history_points=10_000,
     history_reps=3,
     concurrency_s=2.0,
-    artifact_bytes=5_000_000,
+    artifact_bytes=20_000_000,
     artifact_reps=2,
+    long_history_points=20_000,
+    mlflow_long_history_points=20_000,
+    long_history_page=5_000,  # smaller than the client's 25,000, so that paging runs
 )
 
 #: Raw workload groups; each runs against a freshly started server.
@@ -93,6 +103,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "log_batch": ("log_batch",),
     "runs": ("runs", "search", "paging"),
     "history": ("history",),
+    "long_history": ("history_paged", "history_bulk", "history_downsampled"),
     "concurrency": ("runs_get",),
     "artifacts": ("artifacts",),
 }
@@ -100,21 +111,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
 SEARCH_FILTER = "metrics.m1 > 0.5 and params.p1 = 'x'"
 SEARCH_ORDER_BY = "metrics.m2 DESC"
 SEARCH_MAX_RESULTS = 100
-
-
-class VerificationError(AssertionError):
-    """The server did not store or return what the workload sent."""
-
-
-def check(condition: bool, message: str) -> None:
-    """Raise :class:`VerificationError` with ``message`` unless ``condition``."""
-    if not condition:
-        raise VerificationError(message)
-
-
-def now_ms() -> int:
-    """Milliseconds since the epoch, as MLflow timestamps are."""
-    return int(time.time() * 1000)
+#: Seconds between creating the runs and searching them (see search_workload).
+SETTLE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -126,65 +124,13 @@ class RunRecord:
     m2: float
 
 
-class RawWorkloads:
-    """The raw-HTTP workloads against one server."""
+class RawWorkloads(BulkWorkloads):
+    """The raw-HTTP workloads against one server (requests: :class:`ApiClient`)."""
 
-    def __init__(self, http_kind: str, url: str, sizes: ServerSizes, artifacts: str) -> None:
-        self.http_kind = http_kind
-        self.http = loadgen.connect(http_kind, url)
-        self.url = url
-        self.sizes = sizes
-        self.artifacts_mode = artifacts
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.runs: dict[str, RunRecord] = {}
         self.runs_experiment_id: str | None = None
-
-    # -- requests -------------------------------------------------------------------
-
-    def timed_call(
-        self, method: str, path: str, *, params: dict[str, str] | None = None, payload: Any = None
-    ) -> tuple[dict[str, Any], float]:
-        """One API request: the decoded answer, and the seconds of the HTTP exchange.
-
-        The exchange runs from sending the request until the whole body is read;
-        decoding the JSON afterwards (for verification) is not part of it. Any
-        status but 200 is an error carrying the body.
-        """
-        data = None if payload is None else json.dumps(payload).encode()
-        content_type = None if data is None else "application/json"
-        start = time.perf_counter()
-        status, content = self.http.request(
-            method, f"{API}/{path}", params=params, body=data, content_type=content_type
-        )
-        elapsed = time.perf_counter() - start
-        if status != 200:
-            raise RuntimeError(f"{method} {path}: HTTP {status}: {content[:300]!r}")
-        body: dict[str, Any] = json.loads(content) if content else {}
-        return body, elapsed
-
-    def call(
-        self, method: str, path: str, *, params: dict[str, str] | None = None, payload: Any = None
-    ) -> dict[str, Any]:
-        """:meth:`timed_call` without the timing."""
-        return self.timed_call(method, path, params=params, payload=payload)[0]
-
-    def create_experiment(self, name: str) -> str:
-        """A new experiment (untimed set-up); its id."""
-        return str(self.call("POST", "experiments/create", payload={"name": name})["experiment_id"])
-
-    def create_run(self, experiment_id: str, name: str) -> dict[str, Any]:
-        """``runs/create``; the run's ``info``."""
-        body = {"experiment_id": experiment_id, "start_time": now_ms(), "run_name": name}
-        info: dict[str, Any] = self.call("POST", "runs/create", payload=body)["run"]["info"]
-        return info
-
-    def log_batch(self, run_id: str, **lists: list[dict[str, Any]]) -> None:
-        """``runs/log-batch`` with ``metrics``, ``params`` and/or ``tags``."""
-        self.call("POST", "runs/log-batch", payload={"run_id": run_id, **lists})
-
-    def finish_run(self, run_id: str) -> None:
-        """``runs/update`` to FINISHED."""
-        body = {"run_id": run_id, "status": "FINISHED", "end_time": now_ms()}
-        self.call("POST", "runs/update", payload=body)
 
     def history(self, run_id: str, key: str) -> tuple[list[dict[str, Any]], float]:
         """``metrics/get-history`` without ``max_results``: the points, exchange seconds.
@@ -339,6 +285,10 @@ class RawWorkloads:
             "order_by": [SEARCH_ORDER_BY],
             "max_results": SEARCH_MAX_RESULTS,
         }
+        # Freshly created runs: on PostgreSQL, give autovacuum (naptime 1 s on the benchmark
+        # cluster) the time to ANALYZE them; with the statistics of empty tables its planner
+        # loops over every run. Untimed, for every server alike.
+        time.sleep(SETTLE_S)
         first, _ = self.search(experiment_id, **query)  # also the warm-up
         found = [r["info"]["run_id"] for r in first.get("runs", [])]
         check(
@@ -398,14 +348,7 @@ class RawWorkloads:
         """``metrics/get-history`` of a ``history_points`` series; median exchange time."""
         s = self.sizes
         run_id = self.create_run(self.create_experiment("bench-history"), "history")["run_id"]
-        timestamp = now_ms()
-        for offset in range(0, s.history_points, s.history_chunk):
-            steps = range(offset, min(offset + s.history_chunk, s.history_points))
-            metrics = [
-                {"key": "series", "value": 1.0 / (i + 1), "timestamp": timestamp, "step": i}
-                for i in steps
-            ]
-            self.log_batch(run_id, metrics=metrics)
+        self.log_series(run_id, "series", s.history_points, s.history_chunk)
         times = []
         for _ in range(s.history_reps):
             points, elapsed = self.history(run_id, "series")
@@ -432,9 +375,10 @@ class RawWorkloads:
         run = self.call("GET", "runs/get", params={"run_id": run_id})["run"]
         check(run["info"]["run_id"] == run_id, f"runs/get returned another run: {run['info']}")
         target = f"{API}/runs/get?{urllib.parse.urlencode({'run_id': run_id})}"
-        stats = loadgen.hammer(
-            self.http_kind, self.url, target, run_id.encode(), s.connections, s.concurrency_s
-        )
+        with rss.PeakSampler(self.server_pid) as sampler:
+            stats = loadgen.hammer(
+                self.http_kind, self.url, target, run_id.encode(), s.connections, s.concurrency_s
+            )
         total = stats.ok + stats.bad
         check(stats.bad == 0, f"{stats.bad} of {total} runs/get answers were not 200 with the run")
         check(total >= s.connections, f"only {total} runs/get requests in {stats.wall_s:.1f} s")
@@ -446,83 +390,27 @@ class RawWorkloads:
             "p50_ms": statistics.median(stats.latencies) * 1000,
             "p99_ms": statistics.quantiles(stats.latencies, n=100)[98] * 1000,
             "client_cpu_fraction": stats.client_cpu_s / stats.wall_s,
+            "rss_peak_mb": sampler.peak_mb,
+            "rss_samples": sampler.samples,
         }
-
-    def artifacts_workload(self) -> Result:
-        """Upload and download of one ``artifact_bytes`` file; median MB/s of reps."""
-        s = self.sizes
-        info = self.create_run(self.create_experiment("bench-artifacts"), "artifacts")
-        data = os.urandom(s.artifact_bytes)
-        digest = hashlib.sha256(data).hexdigest()
-        result: Result = {
-            "bytes": s.artifact_bytes,
-            "reps": s.artifact_reps,
-            "mode": self.artifacts_mode,
-        }
-        if self.artifacts_mode == "proxied":
-            base = f"{ARTIFACTS_API}/{proxied_artifact_path(info['artifact_uri'])}"
-            up_times = []
-            for rep in range(s.artifact_reps):
-                start = time.perf_counter()
-                status, content = self.http.request("PUT", f"{base}/bench-{rep}.bin", body=data)
-                up_times.append(time.perf_counter() - start)
-                check(status == 200, f"upload: HTTP {status}: {content[:300]!r}")
-            download_url = f"{base}/bench-0.bin"
-            download_params: dict[str, str] | None = None
-            result["upload_mb_s"] = s.artifact_bytes / 1e6 / statistics.median(up_times)
-            result["upload_times_s"] = up_times
-        else:
-            # No proxied upload: show that the server refuses it, then place the file
-            # where its local artifact root says (as a client on this host would).
-            probe, _ = self.http.request("PUT", f"{ARTIFACTS_API}/probe/bench.bin", body=b"x")
-            check(probe >= 400, f"PUT {ARTIFACTS_API} unexpectedly answered {probe}")
-            result["upload_mb_s"] = None
-            result["upload_na"] = (
-                f"no proxied artifact upload (PUT {ARTIFACTS_API}/… answers HTTP "
-                f"{probe}); clients write to the artifact root directly"
-            )
-            target = local_artifact_dir(info["artifact_uri"]) / "bench-0.bin"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            download_url = f"{API}/artifacts/get"
-            download_params = {"run_id": info["run_id"], "path": "bench-0.bin"}
-            result["download_api"] = "GET /api/2.0/mlflow/artifacts/get"
-        down_times = []
-        for _ in range(s.artifact_reps):
-            start = time.perf_counter()
-            status, size, sha = self.http.download(download_url, download_params)
-            down_times.append(time.perf_counter() - start)
-            check(status == 200, f"download: HTTP {status}")
-            check(
-                size == s.artifact_bytes and sha == digest,
-                f"download returned {size} bytes that differ from the {s.artifact_bytes} uploaded",
-            )
-        result["download_mb_s"] = s.artifact_bytes / 1e6 / statistics.median(down_times)
-        result["download_times_s"] = down_times
-        return result
-
-
-def proxied_artifact_path(artifact_uri: str) -> str:
-    """The path under ``mlflow-artifacts/artifacts/`` of a run's ``mlflow-artifacts:`` URI."""
-    parsed = urllib.parse.urlparse(artifact_uri)
-    check(parsed.scheme == "mlflow-artifacts", f"run artifact URI {artifact_uri!r} is not proxied")
-    return parsed.path.strip("/")
-
-
-def local_artifact_dir(artifact_uri: str) -> Path:
-    """The directory of a run's ``file://`` (or plain path) artifact URI."""
-    parsed = urllib.parse.urlparse(artifact_uri)
-    check(parsed.scheme in ("file", ""), f"run artifact URI {artifact_uri!r} is not local")
-    return Path(urllib.parse.unquote(parsed.path))
 
 
 def run_group(
-    url: str, group: str, sizes: ServerSizes, artifacts: str, http_kind: str
+    url: str,
+    group: str,
+    sizes: ServerSizes,
+    artifacts: str,
+    http_kind: str,
+    **options: Any,
 ) -> tuple[dict[str, Result], bool]:
-    """Run one group; per-workload results and overall success."""
+    """Run one group; per-workload results and overall success.
+
+    ``options`` go to :class:`benchmarks.server_api.ApiClient` (``server``,
+    ``server_pid``, ``artifact_file``).
+    """
     results: dict[str, Result] = {}
     ok = True
-    bench = RawWorkloads(http_kind, url, sizes, artifacts)
+    bench = RawWorkloads(http_kind, url, sizes, artifacts, **options)
     try:
         methods: dict[str, Callable[[], Result]] = {
             "log_batch": bench.log_batch_workload,
@@ -532,6 +420,9 @@ def run_group(
             "history": bench.history_workload,
             "runs_get": bench.runs_get_workload,
             "artifacts": bench.artifacts_workload,
+            "history_paged": bench.history_paged_workload,
+            "history_bulk": bench.history_bulk_workload,
+            "history_downsampled": bench.history_downsampled_workload,
         }
         for name in GROUPS[group]:
             try:
@@ -553,12 +444,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", choices=("proxied", "local-get"), default="proxied")
     parser.add_argument("--http-client", choices=("stdlib", "httpx"), default="stdlib")
     parser.add_argument("--quick", action="store_true", help="use the small smoke-test sizes")
+    parser.add_argument("--server", default="", help="the server's name (runyard must serve all)")
+    parser.add_argument(
+        "--server-pid", type=int, help="the server's pid: its process tree's RSS is sampled"
+    )
+    parser.add_argument(
+        "--artifact-file",
+        nargs=2,
+        metavar=("PATH", "SHA256"),
+        help="a prepared file of the artifact size (default: generated in the working directory)",
+    )
     args = parser.parse_args(argv)
     host = urllib.parse.urlparse(args.url).hostname
     if host not in ("127.0.0.1", "localhost", "::1"):
         parser.error(f"refusing a non-loopback server URL: {args.url}")
     sizes = SERVER_QUICK if args.quick else SERVER_FULL
-    results, ok = run_group(args.url, args.group, sizes, args.artifacts, args.http_client)
+    results, ok = run_group(
+        args.url,
+        args.group,
+        sizes,
+        args.artifacts,
+        args.http_client,
+        server=args.server,
+        server_pid=args.server_pid,
+        artifact_file=None if args.artifact_file is None else tuple(args.artifact_file),
+    )
     payload = {
         "url": args.url,
         "group": args.group,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import venvs
+from benchmarks.rss import tree_rss_bytes as tree_rss_bytes  # other suites read RSS through here
 from benchmarks.runner import LOG_DIR, child_environment
 
 HOST = "127.0.0.1"
@@ -121,19 +122,29 @@ def mlflow_spec(
     return ServerSpec("mlflow", command, PROXIED, version, variant)
 
 
-def fasttrackml_spec(*, install: bool) -> ServerSpec:
-    """FastTrackML's ``fml server`` (a Go binary shipped in the PyPI wheel)."""
+def fasttrackml_spec(*, install: bool, store_uri: StoreUri | None = None) -> ServerSpec:
+    """FastTrackML's ``fml server`` (a Go binary shipped in the PyPI wheel).
+
+    ``store_uri`` None: a SQLite file in the scratch directory, written the way ``fml``
+    parses it; otherwise that function's URI (``postgresql://user@host:port/db``, which
+    ``fml`` accepts as it is, as it does ``postgres://``).
+    """
     python = venvs.ensure_venv(venvs.FASTTRACKML, install=install)
     fml = python.parent / "fml"
     if not fml.exists():
         raise ServerUnavailable(f"{fml} is missing from the fasttrackml wheel")
+
+    def database_uri(scratch: Path) -> str:
+        if store_uri is None:
+            return f"sqlite://{scratch / 'db'}"  # sqlite:///abs/path: the path keeps its slash
+        return store_uri(scratch)
 
     def command(scratch: Path, port: int) -> list[str]:
         return [
             str(fml),
             "server",
             "--database-uri",
-            f"sqlite://{scratch / 'db'}",  # sqlite:///abs/path: the path keeps its slash
+            database_uri(scratch),
             "--default-artifact-root",
             str(scratch / "art"),
             "--listen-address",
@@ -282,64 +293,6 @@ def running(spec: ServerSpec, log_name: str) -> Iterator[RunningServer]:
             yield server
         finally:
             stop(server)
-
-
-def _children_map() -> dict[int, list[int]]:
-    """Parent pid → child pids, from ``/proc/<pid>/stat``."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the name may hold spaces
-        children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants that are alive now."""
-    children = _children_map()
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
-
-def _vm_rss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0  # gone, or a zombie
-
-
-def tree_rss_bytes(pid: int) -> tuple[int, int]:
-    """Summed resident set size of ``pid`` and its descendants, and their count.
-
-    Uses psutil when it is importable, otherwise ``/proc/<pid>/status`` (VmRSS).
-    """
-    try:
-        import psutil
-    except ImportError:
-        pids = process_tree(pid)
-        return sum(_vm_rss_bytes(p) for p in pids), len(pids)
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0, 0
-    total = 0
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += proc.memory_info().rss
-    return total, len(procs)
 
 
 def settled_rss(pid: int) -> tuple[int, int, float]:
