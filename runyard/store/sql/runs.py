@@ -32,7 +32,7 @@ from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase, parse_experiment_id
 from runyard.store.sql.logged_models import link_run_models
 from runyard.store.sql.rows import load_inputs, load_runs, metric_value, run_info_from_row
-from runyard.store.sql.search_sql import fetch_run_page, plan_runs
+from runyard.store.sql.search_sql import driving_clause, fetch_run_page, plan_runs
 from runyard.utils.names import random_run_name
 from runyard.utils.time import now_ms
 from runyard.utils.validation import validate_key, validate_run_id, validate_tag_value
@@ -40,6 +40,8 @@ from runyard.utils.validation import validate_key, validate_run_id, validate_tag
 __all__ = ["RUN_NAME_TAG", "RunOps"]
 
 RUN_NAME_TAG = "mlflow.runName"
+#: A metric range clause selecting fewer runs than this drives a search on SQLite.
+_FEW_RUNS = 1000
 _DATASET_LIMITS = {
     "name": 500,
     "digest": 36,
@@ -230,8 +232,11 @@ class RunOps(SqlBase):
             )
         offset = decode_page_token(page_token)
         exp_ids = [parse_experiment_id(e) for e in experiment_ids]
-        plan = plan_runs(exp_ids, filter_string, run_view_type, list(order_by or []))
         with self._read() as conn:
+            driver = None
+            if self._engine.dialect.name == "sqlite":
+                driver = driving_clause(conn, filter_string, _FEW_RUNS)
+            plan = plan_runs(exp_ids, filter_string, run_view_type, list(order_by or []), driver)
             rows = fetch_run_page(conn, plan, offset, max_results + 1)
             runs = load_runs(conn, self._sql, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None

@@ -348,6 +348,38 @@ def _check_page(offset: int, limit: int) -> None:
         raise InvalidParameterValue(f"Invalid limit {limit}: must be >= 0")
 
 
+#: Metric comparisons that are one range of ``ix_metric_summaries_key_nan_value``.
+_RANGE_OPS = frozenset({"=", ">", ">=", "<", "<="})
+
+
+def metric_range_probe(comparison: Comparison) -> Select[Any] | None:
+    """The ids of the runs a metric range clause selects, read from the metric's value index;
+    None for any other clause (they cannot drive a search from an index)."""
+    if comparison.entity != "metric" or comparison.op not in _RANGE_OPS:
+        return None
+    ms = metric_summaries
+    condition = _metric_condition(ms, comparison.op, cast(float, comparison.value))
+    return select(ms.c.run_uuid).where(ms.c.key == comparison.key, condition)
+
+
+def driving_clause(conn: Connection, filter_string: str | None, enough: int) -> int | None:
+    """The metric range clause of a filter that selects fewest runs, when it selects fewer
+    than ``enough`` (counted on the index, at most ``enough`` entries read): driving the
+    search from it reads those few runs instead of probing every run of the experiments.
+    (SQLite's planner has no statistics to find that out by itself; PostgreSQL's does.)"""
+    best: tuple[int, int] | None = None
+    for index, comparison in enumerate(parse_run_filter(filter_string)):
+        probe = metric_range_probe(comparison)
+        if probe is None:
+            continue
+        count = conn.execute(
+            select(func.count()).select_from(probe.limit(enough).subquery())
+        ).scalar_one()
+        if count < enough and (best is None or count < best[1]):
+            best = (index, int(count))
+    return None if best is None else best[0]
+
+
 def select_runs(
     experiment_ids: Iterable[int | str],
     filter_string: str | None,
@@ -402,8 +434,13 @@ def plan_runs(
     filter_string: str | None,
     run_view_type: int,
     order_by: list[str] | None,
+    driver: int | None = None,
 ) -> RunSearchPlan:
-    """Compile a run search once; see :class:`RunSearchPlan` and :func:`select_runs`."""
+    """Compile a run search once; see :class:`RunSearchPlan` and :func:`select_runs`.
+
+    ``driver``: the index of a metric range clause (see :func:`driving_clause`) to read the
+    candidate runs from, joined first, instead of walking the experiments' runs.
+    """
     comparisons = parse_run_filter(filter_string)
     orderings = parse_run_order_by(order_by)
     ids = _experiment_ids(experiment_ids)
@@ -415,10 +452,17 @@ def plan_runs(
     # on the runs row go first and each later term only probes runs that are still candidates.
     ordered = sorted(enumerate(comparisons), key=lambda item: _PROBE_COST[item[1].entity])
     conditions.extend(_run_filter(c, i) for i, c in ordered)
-    source, sort_keys = _run_sort_keys(orderings)
+    probe = None if driver is None else metric_range_probe(comparisons[driver])
+    if probe is not None:
+        # The few candidate runs first: SQLite then joins runs by primary key and sorts them.
+        found = probe.subquery("driver")
+        driven = found.join(runs, runs.c.run_uuid == found.c.run_uuid)
+        source, sort_keys = _run_sort_keys(orderings, driven)
+    else:
+        source, sort_keys = _run_sort_keys(orderings)
     tail = _tie_breaks(orderings)
     single = select(*runs.c).select_from(source).where(*conditions).order_by(*sort_keys, *tail)
-    if not orderings or orderings[0].entity != "metric":
+    if not orderings or orderings[0].entity != "metric" or probe is not None:
         return RunSearchPlan(single)
     first = orderings[0]
     lead = metric_summaries.alias("lead_metric")
