@@ -117,10 +117,18 @@ class BulkWorkloads(ApiClient):
     def artifacts_workload(self) -> Result:
         """Upload and download of one ``artifact_bytes`` file, streamed; median MB/s of reps,
         and the server's RSS peak during the transfers."""
+        return self._artifacts(self.sizes.artifact_bytes, *self._artifact_source())
+
+    def small_artifacts_workload(self) -> Result:
+        """The same with a ``small_artifact_bytes`` file (generated in the working directory)."""
+        nbytes = self.sizes.small_artifact_bytes
+        path = Path.cwd() / "small-artifact.bin"
+        return self._artifacts(nbytes, path, make_artifact_file(path, nbytes))
+
+    def _artifacts(self, nbytes: int, source: Path, digest: str) -> Result:
         s = self.sizes
-        info = self.create_run(self.create_experiment("bench-artifacts"), "artifacts")
-        source, digest = self._artifact_source()
-        result: Result = {"bytes": s.artifact_bytes, "reps": s.artifact_reps}
+        info = self.create_run(self.create_experiment(f"bench-artifacts-{nbytes}"), "artifacts")
+        result: Result = {"bytes": nbytes, "reps": s.artifact_reps}
         result["mode"] = self.artifacts_mode
         if self.artifacts_mode == "proxied":
             base = f"{ARTIFACTS_API}/{proxied_artifact_path(info['artifact_uri'])}"
@@ -134,7 +142,7 @@ class BulkWorkloads(ApiClient):
                 up_peaks.append(sampler.peak_bytes)
             download_url = f"{base}/bench-0.bin"
             download_params: dict[str, str] | None = None
-            result["upload_mb_s"] = s.artifact_bytes / 1e6 / statistics.median(up_times)
+            result["upload_mb_s"] = nbytes / 1e6 / statistics.median(up_times)
             result["upload_times_s"] = up_times
             result["upload_rss_peak_mb"] = _mb(up_peaks)
         else:
@@ -165,9 +173,9 @@ class BulkWorkloads(ApiClient):
         sink_path.unlink()
         check(status == 200, f"download: HTTP {status}")
         check(
-            size == on_disk == s.artifact_bytes and sha == digest,
+            size == on_disk == nbytes and sha == digest,
             f"download returned {size} bytes ({on_disk} written) that differ from the "
-            f"{s.artifact_bytes} uploaded",
+            f"{nbytes} uploaded",
         )
         down_times, down_peaks = [], []
         for _ in range(s.artifact_reps):
@@ -176,9 +184,9 @@ class BulkWorkloads(ApiClient):
                 status, size, _ = self.http.download(download_url, download_params, digest=False)
                 down_times.append(time.perf_counter() - start)
             check(status == 200, f"download: HTTP {status}")
-            check(size == s.artifact_bytes, f"download returned {size} bytes")
+            check(size == nbytes, f"download returned {size} bytes")
             down_peaks.append(sampler.peak_bytes)
-        result["download_mb_s"] = s.artifact_bytes / 1e6 / statistics.median(down_times)
+        result["download_mb_s"] = nbytes / 1e6 / statistics.median(down_times)
         result["download_times_s"] = down_times
         result["download_rss_peak_mb"] = _mb(down_peaks)
         return result

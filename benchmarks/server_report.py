@@ -164,6 +164,7 @@ def _memory_rows(sizes: ServerSizes) -> list[ServerRow]:
 def _main_rows(sizes: ServerSizes) -> list[ServerRow]:
     runs = f"{sizes.total_runs:,} runs"
     mb = _size_text(sizes.artifact_bytes)
+    small = _size_text(sizes.small_artifact_bytes)
     x20, x10, x5 = ServerTarget(20), ServerTarget(10), ServerTarget(5)
     calls = sizes.client_log_metric_calls
     return [
@@ -238,6 +239,21 @@ def _main_rows(sizes: ServerSizes) -> list[ServerRow]:
             "req/s",
             True,
             x20,
+        ),
+        ServerRow(
+            f"artifact upload, {small} streamed from disk (median)",
+            "artifacts_small",
+            "upload_mb_s",
+            "MB/s",
+            True,
+        ),
+        ServerRow(
+            f"artifact download, {small} streamed (checked once by SHA-256, untimed; median)",
+            "artifacts_small",
+            "download_mb_s",
+            "MB/s",
+            True,
+            x5,
         ),
         ServerRow(
             f"artifact upload, {mb} streamed from disk (median)",

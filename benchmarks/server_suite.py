@@ -47,6 +47,7 @@ GROUP_ORDER = (
     "history",
     "long_history",
     "concurrency",
+    "artifacts_small",
     "artifacts",
 )
 ALL_GROUPS = {**CLIENT_GROUPS, **RAW_GROUPS}

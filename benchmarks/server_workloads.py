@@ -64,6 +64,7 @@ class ServerSizes:
     connections: int = 16
     concurrency_s: float = 5.0
     artifact_bytes: int = 1_000_000_000
+    small_artifact_bytes: int = 50_000_000
     artifact_reps: int = 3
     long_history_points: int = 1_000_000
     #: MLflow's series: logging 1,000,000 points takes it ~3 min and each paged read ~1 min
@@ -92,6 +93,7 @@ SERVER_QUICK = ServerSizes(
     history_reps=3,
     concurrency_s=2.0,
     artifact_bytes=20_000_000,
+    small_artifact_bytes=5_000_000,
     artifact_reps=2,
     long_history_points=20_000,
     mlflow_long_history_points=20_000,
@@ -106,6 +108,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "long_history": ("history_paged", "history_bulk", "history_downsampled"),
     "concurrency": ("runs_get",),
     "artifacts": ("artifacts",),
+    "artifacts_small": ("artifacts_small",),
 }
 
 SEARCH_FILTER = "metrics.m1 > 0.5 and params.p1 = 'x'"
@@ -420,6 +423,7 @@ def run_group(
             "history": bench.history_workload,
             "runs_get": bench.runs_get_workload,
             "artifacts": bench.artifacts_workload,
+            "artifacts_small": bench.small_artifacts_workload,
             "history_paged": bench.history_paged_workload,
             "history_bulk": bench.history_bulk_workload,
             "history_downsampled": bench.history_downsampled_workload,
