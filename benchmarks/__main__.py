@@ -1,22 +1,22 @@
 """``python -m benchmarks``: runyard vs MLflow vs trackio / FastTrackML, side by side.
 
-The default run (``--suite core``) is the embedded suite, then the server suite on
-SQLite and on PostgreSQL. The embedded suite (``--suite embedded``) runs every workload
-of :mod:`benchmarks.workloads` against runyard (current interpreter) and MLflow (its own
-venv, sync and async logging for the ``log_metric`` loop), the ``log`` loop against
-trackio (its own venv). The server suite (``--servers``) runs :mod:`benchmarks.server_suite`
-against ``runyard server``, ``mlflow server`` and FastTrackML. The serving suite
-(``--suite serving``) runs :mod:`benchmarks.serving` against ``runyard models
-serve`` and ``mlflow models serve``. The autolog suite (``--suite autolog``)
-runs :mod:`benchmarks.autolog`: the overhead of runyard's and MLflow's autologging
-on LightGBM, XGBoost and Lightning training. The UI suite (``--suite ui``) runs
-:mod:`benchmarks.ui`: the web UI's pages at 100k runs in headless Chromium. The auth
-suite (``--suite auth``) runs :mod:`benchmarks.auth`: ``runs/get`` and ``log-batch``
-throughput with authentication off and on, runyard and MLflow's basic-auth app. The soak
-suite (``--suite soak``) runs :mod:`benchmarks.soak`: the server's memory under minutes of
-mixed traffic. ``--smoke`` runs every core suite at tiny sizes, runyard only
-(:mod:`benchmarks.smoke`, for CI). Each
-prints a Markdown table and writes it into its own section of ``benchmarks/RESULTS.md``.
+The default run (``--suite core``) is the embedded suite, then the server suite on SQLite
+and on PostgreSQL, then the model-serving suite. The embedded suite (``--suite embedded``)
+runs every workload of :mod:`benchmarks.workloads` against runyard (current interpreter) and
+MLflow (its own venv, sync and async logging for the ``log_metric`` loop), the ``log`` loop
+against trackio (its own venv). The server suite (``--servers``) runs
+:mod:`benchmarks.server_suite` against ``runyard server``, ``mlflow server`` and
+FastTrackML. The serving suite (``--suite serving``) runs :mod:`benchmarks.serving` against
+``runyard models serve`` and ``mlflow models serve``. The autolog suite (``--suite
+autolog``) runs :mod:`benchmarks.autolog`: the overhead of runyard's and MLflow's
+autologging on LightGBM, XGBoost and Lightning training. The UI suite (``--suite ui``) runs
+:mod:`benchmarks.ui`: the web UI's pages at 100k runs in headless Chromium. The auth suite
+(``--suite auth``) runs :mod:`benchmarks.auth`: ``runs/get`` and ``log-batch`` throughput
+with authentication off and on, runyard and MLflow's basic-auth app. The soak suite
+(``--suite soak``) runs :mod:`benchmarks.soak`: the server's memory under minutes of mixed
+traffic. ``--smoke`` runs every core suite at tiny sizes, runyard only
+(:mod:`benchmarks.smoke`, for CI). Each prints a Markdown table and writes it into its own
+section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from benchmarks.workloads import FULL, GROUPS, QUICK, Sizes
 TOOLS = ("runyard", "mlflow", "trackio")
 SUITES = ("core", "embedded", "server", "serving", "autolog", "ui", "auth", "soak", "all")
 #: What ``core`` (the default) and ``all`` run besides their own suites.
-CORE_SUITES = ("embedded", "server")
+CORE_SUITES = ("embedded", "server", "serving")
 BACKENDS = ("sqlite", "postgres", "both")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -91,10 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=SUITES,
         default="core",
         help="core (default): the embedded libraries, then the tracking servers on SQLite and "
-        "on PostgreSQL; or one suite: embedded, server (tracking servers, SQLite unless "
-        "--backend), serving (benchmarks/serving.py), autolog (benchmarks/autolog.py), ui "
-        "(the web UI in Chromium, benchmarks/ui.py), auth (benchmarks/auth.py), soak "
-        "(benchmarks/soak.py); or all: core and every other suite",
+        "on PostgreSQL, then model serving; or one suite: embedded, server (tracking "
+        "servers, SQLite unless --backend), serving (benchmarks/serving.py), autolog "
+        "(benchmarks/autolog.py), ui (the web UI in Chromium, benchmarks/ui.py), auth "
+        "(benchmarks/auth.py), soak (benchmarks/soak.py); or all: core and every other "
+        "suite",
     )
     parser.add_argument(
         "--servers",
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                 markers = (SERVER_START_MARKER, SERVER_END_MARKER)
                 write_results(output, block, markers, END_MARKER)
             log(f"wrote the server section ({store}) of {output}")
-    if args.suite in ("serving", "all"):
+    if "serving" in suites:
         block, passed = run_serving(args, command, only)
         print(block)
         ok &= passed

@@ -167,15 +167,46 @@ def test_history_in_timestamp_order_and_param_message(api: TestClient, run_id: s
 def test_history_bulk_interval_samples_over_steps(api: TestClient, run_id: str) -> None:
     points = [{"key": "m", "value": float(i), "timestamp": i, "step": i} for i in range(100)]
     api.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": points})
+    # At most 10 points: whole, then spread over the steps.
+    params = {"run_ids": [run_id], "metric_key": "m", "max_results": 5, "start_step": 0}
+    got = api.get(
+        f"{API}/metrics/get-history-bulk-interval", params={**params, "end_step": 9}
+    ).json()["metrics"]
+    assert [m["step"] for m in got] == [0, 2, 4, 7, 9]
+    # A short series (up to 25,000 points) is sampled evenly over its steps, as MLflow does.
     params = {"run_ids": [run_id], "metric_key": "m", "max_results": 5}
     got = api.get(f"{API}/metrics/get-history-bulk-interval", params=params).json()["metrics"]
     assert [m["step"] for m in got] == [0, 25, 50, 74, 99]
     assert {m["run_id"] for m in got} == {run_id}
+    unknown = {**params, "run_ids": ["0" * 32]}
+    assert api.get(f"{API}/metrics/get-history-bulk-interval", params=unknown).json() == {}
     window = {**params, "start_step": 10, "end_step": 12}
     got = api.get(f"{API}/metrics/get-history-bulk-interval", params=window).json()["metrics"]
     assert [m["step"] for m in got] == [10, 11, 12]
     bad = api.get(f"{API}/metrics/get-history-bulk-interval", params={**params, "start_step": 3})
     assert bad.status_code == 400
+
+
+def test_history_bulk_interval_of_a_long_series_keeps_its_ends_and_range(
+    api: TestClient, run_id: str
+) -> None:
+    for start in range(0, 30_000, 1000):  # long enough for metric tiles and the reduction
+        points = [
+            {"key": "m", "value": float(i % 97), "timestamp": i, "step": i}
+            for i in range(start, start + 1000)
+        ]
+        api.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": points})
+    params = {"run_ids": [run_id], "metric_key": "m", "max_results": 100}
+    got = api.get(f"{API}/metrics/get-history-bulk-interval", params=params).json()["metrics"]
+    steps = [m["step"] for m in got]
+    assert 50 <= len(steps) <= 100
+    assert steps == sorted(steps)
+    assert (steps[0], steps[-1]) == (0, 29_999)
+    assert all(m["value"] == float(m["step"] % 97) for m in got)  # real points
+    window = {**params, "start_step": 3_000, "end_step": 29_000}
+    got = api.get(f"{API}/metrics/get-history-bulk-interval", params=window).json()["metrics"]
+    assert 50 <= len(got) <= 100
+    assert (got[0]["step"], got[-1]["step"]) == (3_000, 29_000)
 
 
 def test_legacy_log_model_and_presigned_urls(api: TestClient, run_id: str) -> None:

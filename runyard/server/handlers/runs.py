@@ -12,7 +12,7 @@ from starlette.responses import StreamingResponse
 from runyard.config import ENV
 from runyard.entities import LoggedModelInput, Metric, Param, RunTag, ViewType
 from runyard.entities.run import new_point
-from runyard.errors import InvalidParameterValue, RunyardError
+from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
 from runyard.protocol.codec import (
     dataset_input_from_json,
     file_info_to_json,
@@ -30,6 +30,7 @@ from runyard.store.base import (
     SEARCH_MAX_RESULTS_THRESHOLD,
     CheckedPoints,
 )
+from runyard.store.sql.history_downsample import MIN_POINTS_LIMIT, HistoryDownsampleOps
 from runyard.utils.validation import KNOWN_KEYS, validate_key, validated_batch
 
 __all__ = ["ENDPOINTS"]
@@ -308,6 +309,8 @@ async def get_metric_history(ctx: ServerContext, p: dict[str, Any]) -> Any:
 
 MAX_BULK_RUNS = 100
 MAX_BULK_POINTS = 2500
+#: get-history-bulk-interval samples a range of at most this many points exactly as MLflow.
+BULK_EXACT_POINTS = 25_000
 
 
 def _sample(points: list[Metric], limit: int) -> list[Metric]:
@@ -335,14 +338,34 @@ async def get_history_bulk_interval(ctx: ServerContext, p: dict[str, Any]) -> di
         raise InvalidParameterValue(f"max_results must be between 1 and {MAX_BULK_POINTS}.")
     out = []
     for run_id in run_ids:
-        points = sorted(
-            ctx.tracking().get_metric_history(run_id, p["metric_key"]),
-            key=lambda m: (m.step, m.timestamp),
-        )
-        if start is not None:
-            points = [m for m in points if start <= m.step <= end]
+        points = _bulk_points(ctx.tracking(), run_id, p["metric_key"], limit, start, end)
         out += [{**metric_to_json(m), "run_id": run_id} for m in _sample(points, limit)]
     return {"metrics": out} if out else {}
+
+
+def _bulk_points(
+    store: Any, run_id: str, key: str, limit: int, start: int | None, end: int | None
+) -> list[Metric]:
+    """The points of one run's series in the step range, ordered by step, for ``_sample``.
+
+    Up to ``BULK_EXACT_POINTS`` points in the range are all read and sampled evenly over the
+    steps, exactly as MLflow does. A longer range of a SQL store's series is reduced in the
+    database instead (its first, last, lowest and highest point per bucket of steps, from
+    metric tiles) rather than loading the whole history.
+    """
+    if isinstance(store, HistoryDownsampleOps):
+        try:
+            total, reduced, points = store.get_metric_history_downsampled(
+                run_id, key, max(limit, MIN_POINTS_LIMIT), start, end
+            )
+        except ResourceDoesNotExist:
+            return []  # as the history of an unknown run: no points
+        if not reduced or total > BULK_EXACT_POINTS:
+            return points
+    points = sorted(store.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+    if start is not None and end is not None:
+        points = [m for m in points if start <= m.step <= end]
+    return points
 
 
 async def presigned_url(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:

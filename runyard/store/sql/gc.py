@@ -207,8 +207,8 @@ class GcOps(SqlBase):
     def hard_delete_run(self, run_id: str) -> bool:
         """Remove a run and every row that belongs to it; False when it was already gone.
 
-        Metric points go first in batches of series (one transaction each), then the run with
-        its params, tags, metric summaries, dataset inputs and logged-model links in one.
+        Metric points and tiles go first in batches of series (one transaction each), then the
+        run with its params, tags, metric summaries, dataset inputs and logged-model links in one.
         References held elsewhere (a registered model version's ``run_id``, a logged model's
         ``source_run_id``) stay, as in MLflow.
         """
@@ -228,6 +228,7 @@ class GcOps(SqlBase):
                 if not series:
                     break
                 conn.execute(delete(t.metric_points).where(t.metric_points.c.series_id.in_(series)))
+                conn.execute(delete(t.metric_tiles).where(t.metric_tiles.c.series_id.in_(series)))
                 conn.execute(delete(summaries).where(summaries.c.series_id.in_(series)))
         with self._write() as conn:
             return _delete_run_rows(conn, run_id)
@@ -270,6 +271,7 @@ def _delete_run_rows(conn: Connection, run_id: str) -> bool:
     series = select(t.metric_summaries.c.series_id).where(t.metric_summaries.c.run_uuid == run_id)
     # Points are normally gone already (batched above); this catches a concurrent late write.
     conn.execute(delete(t.metric_points).where(t.metric_points.c.series_id.in_(series)))
+    conn.execute(delete(t.metric_tiles).where(t.metric_tiles.c.series_id.in_(series)))
     for statement in (
         delete(t.metric_summaries).where(t.metric_summaries.c.run_uuid == run_id),
         delete(t.params).where(t.params.c.run_uuid == run_id),

@@ -27,6 +27,11 @@ Two plans, both in SQL:
 
 Series whose points all sit at (nearly) one step — metrics logged without a step — are bucketed
 by timestamp in the second plan, so the time axis still shows their shape.
+
+Long series (8,192 points and more) have **tiles** (:mod:`~runyard.store.sql.metric_tiles`):
+summaries of their step ranges kept up to date on write, from which M4 reads a few thousand rows
+whatever the series' length. Only step ranges too narrow for the finest tiles that hold too many
+points to return whole still use the plans above, restricted to the time span the tiles give.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from runyard.entities import Metric
 from runyard.entities.run import metric_series
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist
 from runyard.store.sql.base import SqlBase
+from runyard.store.sql.metric_tiles import TileFallback, tile_downsample
 
 __all__ = ["MAX_POINTS_LIMIT", "MIN_POINTS_LIMIT", "HistoryDownsampleOps"]
 
@@ -55,9 +61,13 @@ _NAN = float("nan")
 _SPARSE_CHUNKS = 4
 
 _SUMMARY = text(
-    "SELECT series_id, point_count FROM metric_summaries WHERE run_uuid = :run_uuid AND key = :key"
+    "SELECT series_id, point_count, tiled FROM metric_summaries "
+    "WHERE run_uuid = :run_uuid AND key = :key"
 )
-_IN_RANGE = "series_id = :sid AND step >= :lo AND step <= :hi"
+# ``tlo``/``thi`` bound the time span when tiles tell where the step range's points are.
+_IN_RANGE = (
+    "series_id = :sid AND timestamp >= :tlo AND timestamp <= :thi AND step >= :lo AND step <= :hi"
+)
 # The earliest and latest point in the step range: seeks along the clustering order when the
 # range is the whole series, scans from either end otherwise.
 _FIRST_TIME = text(
@@ -295,11 +305,28 @@ class HistoryDownsampleOps(SqlBase):
             if series is None:
                 return 0, False, []
             sid = int(series[0])
-            rng = {"sid": sid, "lo": lo, "hi": hi}
+            rng = {"sid": sid, "lo": lo, "hi": hi, "tlo": _INT64_MIN, "thi": _INT64_MAX}
             # The summary row counts the series' points: a short series needs no bucketing.
             if whole and int(series[1]) <= max_points:
                 rows = list(conn.execute(_ALL, rng))
                 return len(rows), False, _metrics(metric_key, run_id, rows)
+            stats = None
+            found = None
+            if series[2]:
+                found = tile_downsample(conn, sid, lo, hi, max_points)
+                if isinstance(found, tuple):
+                    total, rows = found
+                    return total, total > max_points, _metrics(metric_key, run_id, rows)
+            if isinstance(found, TileFallback):
+                rng.update(tlo=found.first_time, thi=found.last_time)
+                stats = _Stats(
+                    found.count,
+                    found.first_step,
+                    found.last_step,
+                    found.first_time,
+                    found.last_time,
+                    found.has_nan,
+                )
             if self._engine.dialect.name == "sqlite":
                 total, rows = self._by_time_chunks(conn, rng, max_points)
             else:
@@ -307,7 +334,8 @@ class HistoryDownsampleOps(SqlBase):
                 # and hashing the buckets beats sorting a million points by bucket.
                 conn.execute(text("SET LOCAL jit = off"))
                 conn.execute(text("SET LOCAL enable_sort = off"))
-                total, rows = self._by_steps(conn, rng, max_points, self._stats(conn, rng))
+                stats = stats or self._stats(conn, rng)
+                total, rows = self._by_steps(conn, rng, max_points, stats)
         return total, total > max_points, _metrics(metric_key, run_id, rows)
 
     @staticmethod

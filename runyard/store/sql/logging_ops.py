@@ -23,7 +23,9 @@ from runyard.store.search.paging import decode_page_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase
 from runyard.store.sql.logged_models import write_model_metrics
+from runyard.store.sql.metric_tiles import TILE_THRESHOLD, write_tiles
 from runyard.store.sql.runs import RUN_NAME_TAG
+from runyard.store.sql.statements import SUMMARY_COLUMNS
 from runyard.utils.validation import MAX_DOUBLE, validate_batch_limits
 
 __all__ = ["LoggingOps", "point_rows", "summary_rows"]
@@ -55,7 +57,7 @@ def point_rows(run_id: str, metrics: Sequence[Metric]) -> list[tuple[Any, ...]]:
 
 _by_order = itemgetter(2, 3, 4)
 _key_of = itemgetter(1)
-_SERIES_CACHE_SIZE = 200_000
+_SERIES_CACHE_SIZE = 20_000
 
 
 def summary_rows(points: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -123,17 +125,29 @@ class LoggingOps(SqlBase):
     def _write_points(
         self, conn: Connection, run_id: str, metrics: Sequence[Metric] | CheckedPoints
     ) -> None:
-        """Insert metric points and update their series' summaries, in ``conn``'s transaction."""
+        """Insert metric points and update their series' summaries and, for long series, their
+        tiles (:mod:`~runyard.store.sql.metric_tiles`), in ``conn``'s transaction."""
         sql = self._sql
         points = metrics if isinstance(metrics, CheckedPoints) else point_rows(run_id, metrics)
         summaries = summary_rows(points)
-        sql.upsert_summaries.run_rows(conn, summaries)
-        ids = self._series_ids(conn, run_id, [s[1] for s in summaries])
+        if len(summaries) == 1:
+            # One key: its upsert returns the series' id, point count and tiled flag.
+            key = summaries[0][1]
+            row = dict(zip(SUMMARY_COLUMNS, summaries[0], strict=True))
+            ((sid, count, tiled),) = sql.upsert_summary.run(conn, **row).fetchall()
+            ids = {key: sid}
+            long = {key: (sid, count, bool(tiled))} if tiled or count >= TILE_THRESHOLD else {}
+        else:
+            sql.upsert_summaries.run_rows(conn, summaries)
+            ids, long = self._series_ids(conn, run_id, [s[1] for s in summaries])
         inserted = sql.insert_points.run_rows(conn, [(ids[p[1]], *p[2:]) for p in points])
-        if inserted != len(points):
+        duplicated = inserted != len(points)
+        if duplicated:
             # Some points were stored already (a replayed batch, a point sent twice, an earlier
             # sync): they are not kept twice, so they must not be counted twice either.
-            self._recount_points(conn, [ids[s[1]] for s in summaries])
+            self._recount_points(conn, list(ids.values()))
+        if long:
+            write_tiles(conn, sql.upsert_tiles, long, points, duplicated)
 
     def _log_batch(
         self,
@@ -168,26 +182,45 @@ class LoggingOps(SqlBase):
         stored = select(func.count()).where(mp.c.series_id == ms.c.series_id).scalar_subquery()
         conn.execute(update(ms).where(ms.c.series_id.in_(series_ids)).values(point_count=stored))
 
-    def _series_ids(self, conn: Connection, run_id: str, keys: list[str]) -> dict[str, int]:
-        """Series ids of (run, key) pairs; ids never change, so they are cached per store."""
+    def _series_ids(
+        self, conn: Connection, run_id: str, keys: list[str]
+    ) -> tuple[dict[str, int], dict[str, tuple[int, int, bool]]]:
+        """Series ids of (run, key) pairs whose summaries this transaction has written, and
+        ``(series_id, point_count, tiled)`` of those that are tiled or long enough to be.
+
+        Ids never change, so they are cached per store; counts and flags are read in the
+        transaction every batch (another process may have tiled a series since this one last
+        wrote to it): one query either way, which returns only the long series' rows.
+        """
         cache = self._series_cache
-        out = {}
+        ids: dict[str, int] = {}
+        long: dict[str, tuple[int, int, bool]] = {}
         missing = []
         for key in keys:
             sid = cache.get((run_id, key))
             if sid is None:
                 missing.append(key)
             else:
-                out[key] = sid
+                ids[key] = sid
+        if ids:
+            by_id = {f"s{i}": sid for i, sid in enumerate(ids.values())}
+            lookup = self._sql.series_states(len(ids))
+            found = lookup.run(conn, threshold=TILE_THRESHOLD, **by_id).fetchall()
+            if found:
+                key_of = {sid: key for key, sid in ids.items()}
+                for sid, count, tiled in found:
+                    long[key_of[sid]] = (sid, count, bool(tiled))
         if missing:
             named = {f"k{i}": key for i, key in enumerate(missing)}
             lookup = self._sql.series_ids(len(missing))
             found = lookup.run(conn, run_uuid=run_id, **named).fetchall()
             if len(cache) > _SERIES_CACHE_SIZE:
                 cache.clear()
-            for key, sid in found:
-                out[key] = cache[(run_id, key)] = sid
-        return out
+            for key, sid, count, tiled in found:
+                ids[key] = cache[(run_id, key)] = sid
+                if tiled or count >= TILE_THRESHOLD:
+                    long[key] = (sid, count, bool(tiled))
+        return ids, long
 
     def _insert_params(self, conn: Connection, run_id: str, params: Sequence[Param]) -> None:
         wanted = {p.key: p.value for p in params}

@@ -12,6 +12,15 @@ Design points (see ARCHITECTURE.md "Metrics storage"):
   on the primary key, as in MLflow. Points have no foreign key (it would cost a lookup per
   inserted point); they are removed with their series.
 * NaN is stored as ``value = 0, is_nan = true`` (portable to every database); ±Inf as ±max double.
+* ``metric_tiles`` (revision ``0004_metric_tiles``) summarises long series for charts. Once a
+  series holds 8,192 points (``metric_summaries.tiled``) it has a pyramid of step tiles:
+  ``level`` is log2 of the tile width in steps (6, 8, 10, … up to the widest not wider than the
+  series' step span) and ``tile = step >> level``; level 64 is the root, one tile (0) for the
+  whole series. A tile keeps its point count, first and last point by ``(step, timestamp)``,
+  lowest and highest finite point, one NaN point and its time bounds (to find its points by a
+  primary-key range scan). Writes merge each batch into the tiles in the same transaction;
+  downsampling a series of any length reads at most a few thousand tiles instead of its points
+  (:mod:`runyard.store.sql.metric_tiles`). On SQLite the table is ``WITHOUT ROWID`` too.
 * Types are portable: the same tables work on SQLite and PostgreSQL.
 
 Models (revision ``0002_models``):
@@ -52,6 +61,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 __all__ = [
@@ -81,13 +91,14 @@ __all__ = [
     "metadata",
     "metric_points",
     "metric_summaries",
+    "metric_tiles",
     "params",
     "run_tags",
     "runs",
 ]
 
 #: Alembic head revision this code expects; a test checks it matches the migrations directory.
-SCHEMA_REVISION = "0003_auth"
+SCHEMA_REVISION = "0004_metric_tiles"
 
 metadata = MetaData()
 Double = Float(precision=53)
@@ -182,6 +193,8 @@ metric_summaries = Table(
     Column("min_value", Double),
     Column("max_value", Double),
     Column("point_count", BigInteger, nullable=False),
+    # True once the series has metric_tiles (from 0004_metric_tiles; long series only).
+    Column("tiled", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("run_uuid", "key", name="uq_metric_summaries_run_key"),
     # Filters and sorts on a metric across runs (metrics.m1 > 0.5) use this index.
     Index("ix_metric_summaries_key_nan_value", "key", "is_nan", "value"),
@@ -198,6 +211,40 @@ metric_points = Table(
     PrimaryKeyConstraint(
         "series_id", "timestamp", "step", "value", "is_nan", name="pk_metric_points"
     ),
+    sqlite_with_rowid=False,
+)
+
+metric_tiles = Table(
+    "metric_tiles",
+    metadata,
+    Column("series_id", SeriesId, nullable=False),
+    # log2 of the tile width in steps; the tile holds the steps with ``step >> level == tile``.
+    Column("level", Integer, nullable=False),
+    Column("tile", BigInteger, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    # The first and the last point by (step, timestamp).
+    Column("first_step", BigInteger, nullable=False),
+    Column("first_timestamp", BigInteger, nullable=False),
+    Column("first_value", Double, nullable=False),
+    Column("first_is_nan", Boolean, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_timestamp", BigInteger, nullable=False),
+    Column("last_value", Double, nullable=False),
+    Column("last_is_nan", Boolean, nullable=False),
+    # The lowest and the highest finite point (NULL when every point is NaN).
+    Column("min_value", Double),
+    Column("min_step", BigInteger),
+    Column("min_timestamp", BigInteger),
+    Column("max_value", Double),
+    Column("max_step", BigInteger),
+    Column("max_timestamp", BigInteger),
+    # One NaN point, if any.
+    Column("nan_step", BigInteger),
+    Column("nan_timestamp", BigInteger),
+    # The earliest and latest timestamp of the tile's points.
+    Column("min_time", BigInteger, nullable=False),
+    Column("max_time", BigInteger, nullable=False),
+    PrimaryKeyConstraint("series_id", "level", "tile", name="pk_metric_tiles"),
     sqlite_with_rowid=False,
 )
 

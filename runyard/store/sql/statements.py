@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     literal_column,
     null,
+    or_,
     select,
     true,
     tuple_,
@@ -29,7 +30,14 @@ from sqlalchemy.engine import Dialect
 from runyard.store.sql import schema as t
 from runyard.store.sql.prepared import Prepared
 
-__all__ = ["POINT_COLUMNS", "RUN_COLUMNS", "SUMMARY_COLUMNS", "RunRecord", "Statements"]
+__all__ = [
+    "POINT_COLUMNS",
+    "RUN_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "TILE_COLUMNS",
+    "RunRecord",
+    "Statements",
+]
 
 POINT_COLUMNS = ("series_id", "step", "timestamp", "value", "is_nan")
 MODEL_METRIC_COLUMNS = (
@@ -54,6 +62,7 @@ SUMMARY_COLUMNS = (
     "max_value",
     "point_count",
 )
+TILE_COLUMNS = tuple(c.name for c in t.metric_tiles.columns)
 RUN_COLUMNS = tuple(c.name for c in t.runs.columns)
 #: A ``runs`` row read through a prepared statement, with attribute access like a Core Row.
 RunRecord = namedtuple("RunRecord", RUN_COLUMNS)  # type: ignore[misc]
@@ -95,6 +104,37 @@ def _summary_upsert(dialect: Dialect) -> Any:
     )
 
 
+def _tile_upsert(dialect: Dialect) -> Any:
+    """Merge a batch's summary of a tile into the stored one (metric_tiles.write_tiles)."""
+    stmt = _insert(dialect, t.metric_tiles, TILE_COLUMNS)
+    new, old = stmt.excluded, t.metric_tiles.c
+    earlier = tuple_(new.first_step, new.first_timestamp) < tuple_(
+        old.first_step, old.first_timestamp
+    )
+    later = tuple_(new.last_step, new.last_timestamp) > tuple_(old.last_step, old.last_timestamp)
+    # NULL (no finite point) never wins against a value: ``NULL < x`` is not true.
+    lower = or_(old.min_value.is_(None), new.min_value < old.min_value)
+    higher = or_(old.max_value.is_(None), new.max_value > old.max_value)
+    no_nan = old.nan_step.is_(None)
+    picks = {
+        **{f"first_{c}": earlier for c in ("step", "timestamp", "value", "is_nan")},
+        **{f"last_{c}": later for c in ("step", "timestamp", "value", "is_nan")},
+        **{f"min_{c}": lower for c in ("value", "step", "timestamp")},
+        **{f"max_{c}": higher for c in ("value", "step", "timestamp")},
+        "nan_step": no_nan,
+        "nan_timestamp": no_nan,
+        "min_time": new.min_time < old.min_time,
+        "max_time": new.max_time > old.max_time,
+    }
+    return stmt.on_conflict_do_update(
+        index_elements=["series_id", "level", "tile"],
+        set_={
+            "n": old.n + new.n,
+            **{name: _pick(cond, new[name], old[name]) for name, cond in picks.items()},
+        },
+    )
+
+
 def _of_runs_select(what: str, count: int) -> Any:
     ids: list[Any] = [bindparam(f"r{i}") for i in range(count)]
     if what == "inputs":
@@ -119,15 +159,30 @@ class Statements:
     """Every prepared statement of one store."""
 
     def series_ids(self, count: int) -> Prepared:
-        """``(key, series_id)`` of ``count`` keys (params ``run_uuid``, ``k0``..``k<count-1>``)."""
+        """``(key, series_id, point_count, tiled)`` of ``count`` keys (params ``run_uuid``,
+        ``k0``..``k<count-1>``)."""
         found = self._series_ids.get(count)
         if found is None:
             ms = t.metric_summaries.c
-            stmt = select(ms.key, ms.series_id).where(
+            stmt = select(ms.key, ms.series_id, ms.point_count, ms.tiled).where(
                 ms.run_uuid == bindparam("run_uuid"),
                 ms.key.in_([bindparam(f"k{i}") for i in range(count)]),
             )
             found = self._series_ids[count] = Prepared(stmt, self._dialect)
+        return found
+
+    def series_states(self, count: int) -> Prepared:
+        """``(series_id, point_count, tiled)`` of those of ``count`` series (params ``s0``..)
+        that are tiled or hold ``threshold`` points: lookups by primary key, and only the rows
+        a batch's tiles need come back."""
+        found = self._series_states.get(count)
+        if found is None:
+            ms = t.metric_summaries.c
+            stmt = select(ms.series_id, ms.point_count, ms.tiled).where(
+                ms.series_id.in_([bindparam(f"s{i}") for i in range(count)]),
+                or_(ms.tiled, ms.point_count >= bindparam("threshold")),
+            )
+            found = self._series_states[count] = Prepared(stmt, self._dialect)
         return found
 
     def of_runs(self, what: str, count: int) -> Prepared:
@@ -148,6 +203,7 @@ class Statements:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._series_ids: dict[int, Prepared] = {}
+        self._series_states: dict[int, Prepared] = {}
         self._of_runs: dict[tuple[str, int], Prepared] = {}
         runs, mp, ms = t.runs, t.metric_points, t.metric_summaries
         p, rt, exp = t.params, t.run_tags, t.experiments
@@ -188,6 +244,11 @@ class Statements:
             _insert(dialect, mp, POINT_COLUMNS).on_conflict_do_nothing(), POINT_COLUMNS
         )
         self.upsert_summaries = prep(_summary_upsert(dialect), SUMMARY_COLUMNS)
+        # One series' upsert (a batch of one key) returns what the write path reads next.
+        self.upsert_summary = prep(
+            _summary_upsert(dialect).returning(ms.c.series_id, ms.c.point_count, ms.c.tiled)
+        )
+        self.upsert_tiles = prep(_tile_upsert(dialect), TILE_COLUMNS)
         model_metric = _insert(dialect, t.logged_model_metrics, MODEL_METRIC_COLUMNS)
         self.upsert_model_metrics = prep(
             model_metric.on_conflict_do_update(
