@@ -231,16 +231,9 @@ def _m4(dialect: str, x: str) -> TextClause:
     return text(_m4_sql(dialect, x))
 
 
-@dataclass(frozen=True)
-class _Stats:
-    """The points of a series in a step range: how many, and their step and time extents."""
-
-    count: int
-    first_step: int
-    last_step: int
-    first_time: int
-    last_time: int
-    has_nan: bool
+#: The points of a series in a step range: how many, and their step and time extents (the
+#: same facts the tiles give when they hand a range back to these plans).
+_Stats = TileFallback
 
 
 # -- the public method ----------------------------------------------------------------------------
@@ -319,14 +312,7 @@ class HistoryDownsampleOps(SqlBase):
                     return total, total > max_points, _metrics(metric_key, run_id, rows)
             if isinstance(found, TileFallback):
                 rng.update(tlo=found.first_time, thi=found.last_time)
-                stats = _Stats(
-                    found.count,
-                    found.first_step,
-                    found.last_step,
-                    found.first_time,
-                    found.last_time,
-                    found.has_nan,
-                )
+                stats = found
             if self._engine.dialect.name == "sqlite":
                 total, rows = self._by_time_chunks(conn, rng, max_points)
             else:
