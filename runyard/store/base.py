@@ -8,7 +8,7 @@ existence, lifecycle, immutability of params, uniqueness of names, validation li
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from runyard.entities import (
     DatasetInput,
@@ -33,6 +33,7 @@ __all__ = [
     "SEARCH_MAX_RESULTS_DEFAULT",
     "SEARCH_MAX_RESULTS_THRESHOLD",
     "CheckedPoints",
+    "GroupWriter",
     "TrackingStore",
 ]
 
@@ -45,6 +46,24 @@ class CheckedPoints(list[tuple[str, str, int, int, float, bool]]):
     ``(run_uuid, key, step, timestamp, value, is_nan)``, NaN as ``(0.0, True)``, ±Inf as ±max
     double. The server decodes log-batch bodies straight into these for a SQL store's
     ``log_checked_batch``: a thousand ``Metric`` objects cost more than writing the points."""
+
+
+@runtime_checkable
+class GroupWriter(Protocol):
+    """A store that writes several queued ``log_batch`` calls of one run in one transaction,
+    past MLflow's per-request limits: a local database has no request to bound, and one commit
+    (and one update of each series' summary and tiles) per ten thousand values instead of per
+    thousand is most of the background writer's cost."""
+
+    def log_group(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        """``log_batch`` of checked values without the per-request limits: all or nothing."""
+        ...
 
 
 class TrackingStore(Protocol):

@@ -384,6 +384,10 @@ class SpoolWriter:
 
 
 # -- replaying ---------------------------------------------------------------------------------
+#: ``log_batch(run_id, metrics, params, tags)`` of a store.
+BatchLogger = Callable[[str, Sequence[Metric], Sequence[Param], Sequence[RunTag]], None]
+
+
 def write_batch(
     store: TrackingStore,
     run_id: str,
@@ -392,12 +396,15 @@ def write_batch(
     tags: Sequence[RunTag],
     errors: list[RunyardError],
     transient: Callable[[RunyardError], bool] = is_transient,
+    log: BatchLogger | None = None,
 ) -> None:
-    """``store.log_batch`` that salvages what it can: a ``transient`` error is raised (nothing
-    was written, the batch is one transaction); a refused batch is written again piece by piece,
-    and what is still refused goes to ``errors``."""
+    """``store.log_batch`` (or ``log``) that salvages what it can: a ``transient`` error is
+    raised (nothing was written, the batch is one transaction); a refused batch is written again
+    piece by piece, and what is still refused goes to ``errors``."""
+    if log is None:
+        log = store.log_batch
     try:
-        store.log_batch(run_id, metrics, params, tags)
+        log(run_id, metrics, params, tags)
         return
     except RunyardError as exc:
         if transient(exc):
@@ -414,7 +421,7 @@ def write_batch(
     # One bad value must not sink the rest of the batch: write the parts separately.
     for part_metrics, part_params, part_tags in parts:
         try:
-            store.log_batch(run_id, part_metrics, part_params, part_tags)
+            log(run_id, part_metrics, part_params, part_tags)
         except RunyardError as exc:
             if transient(exc):
                 raise

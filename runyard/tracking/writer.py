@@ -38,7 +38,7 @@ from runyard.config import ENV
 from runyard.entities import Metric, Param, RunTag
 from runyard.entities.run import new_metric
 from runyard.errors import RunyardError
-from runyard.store.base import TrackingStore
+from runyard.store.base import GroupWriter, TrackingStore
 from runyard.tracking.spool import (
     TRANSIENT_ERRORS,
     SpoolRecord,
@@ -55,7 +55,23 @@ __all__ = ["TRANSIENT_ERRORS", "AsyncWriter", "flush_all"]
 log = logging.getLogger(__name__)
 
 _METRIC, _PARAM, _TAG, _BATCH = 0, 1, 2, 3
-_MAX_METRICS, _MAX_PARAMS, _MAX_TAGS, _MAX_TOTAL = 1000, 100, 100, 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class _Limits:
+    """How many values one store call may carry."""
+
+    metrics: int
+    params: int
+    tags: int
+    total: int
+
+
+#: MLflow's log-batch limits: what one request may carry.
+_REQUEST_LIMITS = _Limits(1000, 100, 100, 1000)
+#: A :class:`GroupWriter` store's (a local database): several queued calls of a run per
+#: transaction, so one commit and one summary/tile update per series cover ten times more.
+_GROUP_LIMITS = _Limits(10_000, 10_000, 10_000, 10_000)
 # Past this many queued values the producer wakes the thread instead of waiting for the tick.
 _WAKE_AT = 20_000
 # During an outage, past this many queued calls the queue moves to the spool however short the
@@ -357,8 +373,14 @@ class AsyncWriter:
                         return
                     self._taken, self._taken_pos, self._queue = self._queue, 0, []
                 items, start, generation = self._taken, self._taken_pos, self._generation
-            for end, run_id, metrics, params, tags in _batches(items, start):
-                write_batch(store, run_id, metrics, params, tags, self._errors, self._transient)
+            if isinstance(store, GroupWriter):
+                log, limits = store.log_group, _GROUP_LIMITS
+            else:
+                log, limits = store.log_batch, _REQUEST_LIMITS
+            for end, run_id, metrics, params, tags in _batches(items, start, limits):
+                write_batch(
+                    store, run_id, metrics, params, tags, self._errors, self._transient, log
+                )
                 with self._queue_lock:
                     if self._generation != generation:
                         return  # moved to the spool meanwhile (and replayed from there)
@@ -553,10 +575,10 @@ def _close_store(store: TrackingStore) -> None:
 
 
 def _batches(
-    items: list[Item], start: int
+    items: list[Item], start: int, limits: _Limits = _REQUEST_LIMITS
 ) -> Iterator[tuple[int, str, list[Metric], list[Param], list[RunTag]]]:
-    """Turn queued values (from index ``start``) into per-run batches within MLflow's log-batch
-    limits, in order, each with the index just past its last item.
+    """Turn queued values (from index ``start``) into per-run batches within ``limits`` (MLflow's
+    log-batch limits by default), in order, each with the index just past its last item.
 
     A queued ``log_batch`` call was validated against the limits already and passes through
     whole; single values (``log_metric`` in a loop) are grouped.
@@ -572,16 +594,16 @@ def _batches(
             b_metrics, b_params, b_tags = value
             fits = (
                 rid == current
-                and len(metrics) + len(b_metrics) <= _MAX_METRICS
-                and len(params) + len(b_params) <= _MAX_PARAMS
-                and len(tags) + len(b_tags) <= _MAX_TAGS
+                and len(metrics) + len(b_metrics) <= limits.metrics
+                and len(params) + len(b_params) <= limits.params
+                and len(tags) + len(b_tags) <= limits.tags
                 and len(metrics)
                 + len(params)
                 + len(tags)
                 + len(b_metrics)
                 + len(b_params)
                 + len(b_tags)
-                <= _MAX_TOTAL
+                <= limits.total
                 and not any(p.key in param_keys for p in b_params)
                 and not any(g.key == t.key for g in b_tags for t in tags)
             )
@@ -596,10 +618,10 @@ def _batches(
             continue
         full = (
             rid != current
-            or len(metrics) + len(params) + len(tags) >= _MAX_TOTAL
-            or (kind == _METRIC and len(metrics) >= _MAX_METRICS)
-            or (kind == _PARAM and (len(params) >= _MAX_PARAMS or value.key in param_keys))
-            or (kind == _TAG and len(tags) >= _MAX_TAGS)
+            or len(metrics) + len(params) + len(tags) >= limits.total
+            or (kind == _METRIC and len(metrics) >= limits.metrics)
+            or (kind == _PARAM and (len(params) >= limits.params or value.key in param_keys))
+            or (kind == _TAG and len(tags) >= limits.tags)
         )
         if full:
             if current is not None and (metrics or params or tags):

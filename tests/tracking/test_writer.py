@@ -26,7 +26,11 @@ Call = tuple[str, list[Metric], list[Param], list[RunTag]]
 
 
 class RecordingStore(SqlTrackingStore):
-    """The real SQLite store, remembering every ``log_batch`` call it served."""
+    """The real SQLite store, remembering every ``log_batch`` call it served. Its grouped
+    writes are switched off, so the writer treats it as it treats a server: calls within
+    MLflow's per-request limits (``GroupingStore`` below records the grouped writes)."""
+
+    log_group = None  # type: ignore[assignment]  # not a GroupWriter
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -41,6 +45,24 @@ class RecordingStore(SqlTrackingStore):
     ) -> None:
         self.calls.append((run_id, list(metrics), list(params), list(tags)))
         super().log_batch(run_id, metrics, params, tags)
+
+
+class GroupingStore(SqlTrackingStore):
+    """The real SQLite store, remembering every grouped write the writer made."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.calls: list[Call] = []
+
+    def log_group(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        self.calls.append((run_id, list(metrics), list(params), list(tags)))
+        super().log_group(run_id, metrics, params, tags)
 
 
 @pytest.fixture
@@ -156,6 +178,57 @@ def test_batches_respect_limits(
     assert len(store.get_metric_history(run, "big")) == 1000
     # small values are grouped, not sent one call each
     assert len(store.calls) < 100
+
+
+def test_a_local_store_gets_grouped_writes(
+    tmp_path: Path, make_writer: Callable[..., AsyncWriter]
+) -> None:
+    """A GroupWriter store gets up to 10,000 queued values of a run per transaction, in order;
+    runs and duplicate param keys still split groups."""
+    store = GroupingStore(f"sqlite:///{tmp_path}/g.db", str(tmp_path / "artifacts"))
+    try:
+        writer = make_writer(store)
+        a, b = new_run(store), new_run(store)
+        for call in range(25):  # 25 log_batch calls of 1,000 metrics each
+            metrics = [Metric(f"k{k}", float(call), 7, call * 100 + j)
+                       for k in range(10) for j in range(100)]  # fmt: skip
+            writer.add(a, metrics=metrics)
+        for i in range(30):
+            writer.add_metric(b, "m", float(i), 7, i)
+        writer.add(b, params=[Param("p", "1")])
+        writer.add(b, params=[Param("p", "1")])  # the same key again: a new group
+        writer.flush()
+        assert [(rid, len(m), len(p)) for rid, m, p, _ in store.calls] == [
+            (a, 10_000, 0), (a, 10_000, 0), (a, 5_000, 0), (b, 30, 1), (b, 0, 1)
+        ]  # fmt: skip
+        for k in range(10):
+            history = store.get_metric_history(a, f"k{k}")
+            assert [m.step for m in history] == list(range(2_500))
+        assert store.get_run(b).data.params == {"p": "1"}
+        assert len(store.get_metric_history(b, "m")) == 30
+    finally:
+        store.close()
+
+
+def test_a_refused_value_does_not_sink_a_group(
+    tmp_path: Path, make_writer: Callable[..., AsyncWriter]
+) -> None:
+    store = GroupingStore(f"sqlite:///{tmp_path}/g.db", str(tmp_path / "artifacts"))
+    try:
+        writer = make_writer(store)
+        run = new_run(store)
+        store.log_batch(run, params=[Param("lr", "0.1")])
+        for call in range(3):
+            writer.add(run, metrics=[Metric("loss", 1.0, 1, call * 1000 + j) for j in range(1000)])
+        writer.add(run, params=[Param("lr", "0.2"), Param("seed", "42")], tags=[RunTag("t", "x")])
+        with pytest.raises(MlflowException, match="lr"):
+            writer.flush()
+        data = store.get_run(run).data
+        assert data.params == {"lr": "0.1", "seed": "42"}
+        assert data.tags["t"] == "x"
+        assert len(store.get_metric_history(run, "loss")) == 3000
+    finally:
+        store.close()
 
 
 def test_a_refused_value_does_not_sink_the_batch(

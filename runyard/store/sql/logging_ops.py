@@ -110,11 +110,18 @@ class LoggingOps(SqlBase):
     ) -> None:
         """``log_batch`` that also takes :class:`CheckedPoints` for the metrics."""
         validate_batch_limits(metrics, params, tags)
-        try:
-            self._log_batch(run_id, metrics, params, tags)
-        except BaseException:
-            self._forget_series(run_id, metrics)
-            raise
+        self._log_batch(run_id, metrics, params, tags)
+
+    def log_group(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        """Several checked ``log_batch`` calls of one run in one transaction, past MLflow's
+        per-request limits (:class:`~runyard.store.base.GroupWriter`: the background writer)."""
+        self._log_batch(run_id, metrics, params, tags)
 
     def _forget_series(self, run_id: str, metrics: Sequence[Metric] | CheckedPoints) -> None:
         """After a rolled-back transaction: the series it created are gone, so their cached
@@ -150,6 +157,19 @@ class LoggingOps(SqlBase):
             write_tiles(conn, sql.upsert_tiles, long, points, duplicated)
 
     def _log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] | CheckedPoints,
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        try:
+            self._write_batch(run_id, metrics, params, tags)
+        except BaseException:
+            self._forget_series(run_id, metrics)
+            raise
+
+    def _write_batch(
         self,
         run_id: str,
         metrics: Sequence[Metric] | CheckedPoints,

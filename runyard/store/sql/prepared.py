@@ -10,7 +10,9 @@ tuples. Everything dynamic (search, listings) stays on regular SQLAlchemy Core.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection
@@ -39,6 +41,7 @@ class Prepared:
         if self._order is not None and columns:
             perm = [self._columns.index(name) for name in self._order]
             self._perm = None if perm == list(range(len(self._columns))) else perm
+        self._multi = _multi_row_sql(self.sql, dialect) if columns else None
 
     def _args(self, params: Mapping[str, Any]) -> Any:
         if self._order is None:
@@ -63,5 +66,49 @@ class Prepared:
             perm = self._perm
             args = [tuple(row[i] for i in perm) for row in rows]
         cursor = conn.connection.cursor()
-        cursor.executemany(self.sql, args)
-        return int(cursor.rowcount)
+        multi = self._multi
+        if multi is None or len(args) < _ROWS_PER_STATEMENT:
+            cursor.executemany(self.sql, args)
+            return int(cursor.rowcount)
+        # Whole chunks as multi-row statements, the rest (if any) one row per execution.
+        whole = len(args) - len(args) % _ROWS_PER_STATEMENT
+        changed = 0
+        for start in range(0, whole, _ROWS_PER_STATEMENT):
+            cursor.execute(multi, list(_chain(args[start : start + _ROWS_PER_STATEMENT])))
+            changed += cursor.rowcount
+        if whole < len(args):
+            cursor.executemany(self.sql, args[whole:])
+            changed += cursor.rowcount
+        return changed
+
+
+#: Rows per multi-row INSERT on SQLite (a statement that would need more parameters than the
+#: library allows keeps executemany: see _multi_row_sql).
+_ROWS_PER_STATEMENT = 100
+_chain = chain.from_iterable
+
+
+def _multi_row_sql(sql: str, dialect: Dialect) -> str | None:
+    """``INSERT .. VALUES (?, ..), (?, ..), ..`` of :data:`_ROWS_PER_STATEMENT` rows for a
+    single-row qmark INSERT whose only parameters are its VALUES; None otherwise.
+
+    One multi-row statement costs SQLite's Python driver a third less than as many executions of
+    ``executemany`` (one statement step and reset instead of one per row); the rows are applied
+    in order, each with the statement's ``ON CONFLICT`` clause, as ``executemany`` would.
+    """
+    if dialect.name != "sqlite" or not sql.startswith("INSERT"):
+        return None
+    head, sep, tail = sql.partition(" VALUES (")
+    group, close, rest = tail.partition(")")
+    marks = group.split(", ")
+    if not sep or not close or set(marks) != {"?"} or "?" in head + rest:
+        return None
+    if len(marks) * _ROWS_PER_STATEMENT > _max_variables():
+        return None
+    values = ", ".join([f"({group})"] * _ROWS_PER_STATEMENT)
+    return f"{head} VALUES {values}{rest}"
+
+
+def _max_variables() -> int:
+    """SQLite's limit on parameters per statement (32,766 since 3.32, 999 before)."""
+    return 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
