@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -287,9 +288,17 @@ def run_soak(args: argparse.Namespace, command: str, only: set[str]) -> tuple[st
     return render_soak(data, command=command), not data.problems
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen suite(s); exit status 1 if anything failed or could not run."""
     args = parse_args(argv)
+    # A terminated run (``timeout``, a CI cancel, ``kill``) unwinds like Ctrl-C: the servers and
+    # the PostgreSQL cluster run in their own sessions and are stopped only by the ``finally``
+    # blocks that start them.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     if args.smoke:
         return run_smoke(args, command, run_embedded)
