@@ -28,6 +28,7 @@ from runyard.entities import (
 )
 from runyard.entities.run import new_metric
 from runyard.errors import InvalidFilter, InvalidParameterValue, ResourceDoesNotExist
+from runyard.store.sql.engine import read_engine
 from runyard.store.sql.store import SqlTrackingStore
 
 # -- entities ----------------------------------------------------------------------------------
@@ -496,11 +497,14 @@ def counted_queries(store: SqlTrackingStore) -> Iterator[list[str]]:
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    event.listen(store.engine, "before_cursor_execute", count)
+    engines = {store.engine, read_engine(store.engine)}  # reads have their own on PostgreSQL
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(store.engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 def test_search_loads_a_page_in_a_fixed_number_of_queries(

@@ -204,10 +204,16 @@ def test_run_read(seeded: Seeded) -> None:
     sql = Statements(seeded.engine.dialect)
     row = explain_prepared(seeded, sql.run_row, run_uuid=seeded.run_id)
     assert_indexed(seeded, row, "run by id")
+    if seeded.dialect == "postgresql":  # the run and its children in one statement
+        read = explain_prepared(seeded, sql.run_read, run_uuid=seeded.run_id)
+        assert_indexed(seeded, read, "run by id", "params of a run", "summary by run and key")
     children = explain_prepared(seeded, sql.run_children, run_uuid=seeded.run_id)
     assert_indexed(seeded, children, "params of a run", "summary by run and key")
     ids = {f"r{i}": run.info.run_id for i, run in enumerate(seeded.store.search_runs(
         [seeded.experiment_id], max_results=3))}  # fmt: skip
+    if seeded.dialect == "postgresql":  # a page's children: one statement, ids as an array
+        page = explain_prepared(seeded, sql.of_runs_any("children"), ids=list(ids.values()))
+        assert_indexed(seeded, page, "params of a run", "summary by run and key")
     for what, lookup in (("metrics", "summary by run and key"), ("params", "params of a run")):
         page = explain_prepared(seeded, sql.of_runs(what, len(ids)), **ids)
         assert_indexed(seeded, page, lookup)

@@ -19,6 +19,7 @@ from runyard.errors import (
     ResourceDoesNotExist,
 )
 from runyard.store.sql import schema as t
+from runyard.store.sql.engine import read_engine
 from runyard.store.sql.store import SqlTrackingStore
 
 PROMPT = "mlflow.prompt.is_prompt"
@@ -595,11 +596,14 @@ def _statements(store: SqlTrackingStore, call: Callable[[], object]) -> int:
     def count(*args: object) -> None:
         seen.append(str(args[2]))
 
-    event.listen(store.engine, "before_cursor_execute", count)
+    engines = {store.engine, read_engine(store.engine)}  # reads have their own on PostgreSQL
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         call()
     finally:
-        event.remove(store.engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
     return len(seen)
 
 

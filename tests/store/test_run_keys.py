@@ -11,6 +11,7 @@ from sqlalchemy import event
 from runyard.entities import Metric, Param, RunTag
 from runyard.errors import InvalidParameterValue
 from runyard.store.sql import run_keys
+from runyard.store.sql.engine import read_engine
 from runyard.store.sql.run_keys import ExperimentRunStats
 from runyard.store.sql.store import SqlTrackingStore
 
@@ -72,9 +73,12 @@ def statements(store: SqlTrackingStore) -> Iterator[list[str]]:
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement)
 
-    event.listen(store.engine, "before_cursor_execute", record)
+    engines = {store.engine, read_engine(store.engine)}  # reads have their own on PostgreSQL
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     yield seen
-    event.remove(store.engine, "before_cursor_execute", record)
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_keys_beyond_the_sample(

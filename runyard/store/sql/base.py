@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from runyard.entities import LifecycleStage
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
 from runyard.store.sql import schema as t
-from runyard.store.sql.engine import write_connection
+from runyard.store.sql.engine import read_engine, write_connection
 from runyard.store.sql.statements import RunRecord, Statements
 
 __all__ = ["SqlBase", "parse_experiment_id"]
@@ -118,15 +118,12 @@ class SqlBase:
             yield conn
 
     def _reader(self) -> Engine:
-        """The engine reads use. On PostgreSQL it runs in autocommit: a read is one statement
-        (or a few, each consistent on its own), so the BEGIN and the ROLLBACK that ends it when
-        the connection goes back to the pool are two network round trips for nothing."""
+        """The engine reads use (see :func:`~runyard.store.sql.engine.read_engine`): on
+        PostgreSQL its connections are in autocommit, so a read sends no BEGIN and no
+        ROLLBACK."""
         reader: Engine | None = self.__dict__.get("_read_engine")
         if reader is None:
-            reader = self._engine
-            if reader.dialect.name == "postgresql":
-                reader = reader.execution_options(isolation_level="AUTOCOMMIT")
-            self.__dict__["_read_engine"] = reader
+            reader = self.__dict__["_read_engine"] = read_engine(self._engine)
         return reader
 
     @contextlib.contextmanager

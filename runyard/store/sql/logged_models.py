@@ -23,7 +23,6 @@ from sqlalchemy import Connection, Row, delete, select, update
 from runyard.entities import (
     LifecycleStage,
     LoggedModel,
-    LoggedModelInput,
     LoggedModelOutput,
     LoggedModelParameter,
     LoggedModelRegistration,
@@ -51,7 +50,6 @@ __all__ = [
     "SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT",
     "LoggedModelOps",
     "link_run_models",
-    "load_run_models",
     "validate_logged_model_name",
     "write_model_metrics",
 ]
@@ -215,27 +213,6 @@ def link_run_models(
             for model_id, step in dict(links).items()
         ],
     )
-
-
-def load_run_models(
-    conn: Connection, ids: Sequence[str]
-) -> dict[str, tuple[list[LoggedModelInput], list[LoggedModelOutput]]]:
-    """``{run_id: (model inputs, model outputs)}`` of several runs, in one query per chunk."""
-    out: dict[str, tuple[list[LoggedModelInput], list[LoggedModelOutput]]] = {}
-    rm = t.run_models.c
-    for chunk in _chunks(ids):
-        rows = conn.execute(
-            select(rm.run_uuid, rm.model_id, rm.direction, rm.step)
-            .where(rm.run_uuid.in_(chunk))
-            .order_by(rm.run_uuid, rm.step, rm.model_id)
-        )
-        for run_uuid, model_id, direction, step in rows:
-            inputs, outputs = out.setdefault(run_uuid, ([], []))
-            if direction == "input":
-                inputs.append(LoggedModelInput(model_id))
-            else:
-                outputs.append(LoggedModelOutput(model_id, step))
-    return out
 
 
 def _stored_value(value: float) -> tuple[float, bool]:

@@ -13,6 +13,8 @@ from runyard.entities import (
     DatasetInput,
     Experiment,
     InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Run,
     RunData,
@@ -22,7 +24,6 @@ from runyard.entities import (
 )
 from runyard.entities.run import new_metric
 from runyard.store.sql import schema as t
-from runyard.store.sql.logged_models import load_run_models
 from runyard.store.sql.statements import Statements
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "load_runs",
     "metric_value",
     "run_info_from_row",
+    "run_models",
 ]
 
 _NAN = float("nan")
@@ -97,23 +99,17 @@ def load_inputs(
     conn: Connection, sql: Statements, ids: Sequence[str]
 ) -> dict[str, list[DatasetInput]]:
     """Dataset inputs (with their tags) of several runs."""
-    rows = sql.of_runs("inputs", len(ids)).run(conn, **_named(ids)).fetchall()
+    rows = sql.rows_of_runs(conn, "inputs", ids).fetchall()
     if not rows:
         return {}
-    input_ids = [r[1] for r in rows]
     tags: dict[str, list[InputTag]] = defaultdict(list)
-    named = _named(input_ids)
-    for input_uuid, name, value in sql.of_runs("input_tags", len(input_ids)).run(conn, **named):
+    for input_uuid, name, value in sql.rows_of_runs(conn, "input_tags", [r[1] for r in rows]):
         tags[input_uuid].append(InputTag(name, value))
     out: dict[str, list[DatasetInput]] = defaultdict(list)
     for run_uuid, input_uuid, name, digest, source_type, source, schema, profile in rows:
         dataset = Dataset(name, digest, source_type, source, schema, profile)
         out[run_uuid].append(DatasetInput(dataset, tags.get(input_uuid, [])))
     return out
-
-
-def _named(ids: Sequence[str]) -> dict[str, str]:
-    return {f"r{i}": value for i, value in enumerate(ids)}
 
 
 def _key_values(rows: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
@@ -140,8 +136,75 @@ def _latest_metrics(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[Metric]]:
     return out
 
 
+def run_models(
+    links: list[tuple[int, str, str]],
+) -> tuple[list[LoggedModelInput], list[LoggedModelOutput]]:
+    """A run's model inputs and outputs from its (step, model_id, direction) links, in
+    (step, model_id) order."""
+    links.sort()
+    inputs = [LoggedModelInput(m) for _, m, direction in links if direction == "input"]
+    return inputs, [LoggedModelOutput(m, step) for step, m, d in links if d != "input"]
+
+
+class _Children:
+    """What ``load_runs`` reads of a page of runs besides the ``runs`` rows."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, dict[str, str]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.metrics: dict[str, list[Metric]] = {}
+        #: (step, model_id, direction) of each run's logged models.
+        self.links: dict[str, list[tuple[int, str, str]]] = {}
+        self.inputs: dict[str, list[DatasetInput]] = {}
+
+    @classmethod
+    def one_statement(cls, conn: Connection, sql: Statements, ids: Sequence[str]) -> _Children:
+        """PostgreSQL: the ``children`` union, one round trip and one server-side plan."""
+        out = cls()
+        params, tags, metrics, links = out.params, out.tags, out.metrics, out.links
+        with_inputs: list[str] = []
+        for run_uuid, kind, key, text, num, ts, step, is_nan in sql.rows_of_runs(
+            conn, "children", ids
+        ):
+            if kind == "m":
+                metric = new_metric(key, _NAN if is_nan else num, ts, step, None)
+                found_metrics = metrics.get(run_uuid)
+                if found_metrics is None:
+                    metrics[run_uuid] = [metric]
+                else:
+                    found_metrics.append(metric)
+            elif kind == "p" or kind == "t":
+                into = params if kind == "p" else tags
+                found = into.get(run_uuid)
+                if found is None:
+                    into[run_uuid] = {key: text}
+                else:
+                    found[key] = text
+            elif kind == "i":
+                with_inputs.append(run_uuid)
+            else:
+                links.setdefault(run_uuid, []).append((step, key, text))
+        if with_inputs:
+            out.inputs = load_inputs(conn, sql, with_inputs)
+        return out
+
+    @classmethod
+    def per_table(cls, conn: Connection, sql: Statements, ids: Sequence[str]) -> _Children:
+        """SQLite: a statement per table. Without round trips to save, narrower rows read
+        faster than the union's (measured: the union costs ~30 % more)."""
+        out = cls()
+        out.params = _key_values(sql.rows_of_runs(conn, "params", ids))
+        out.tags = _key_values(sql.rows_of_runs(conn, "tags", ids))
+        out.metrics = _latest_metrics(sql.rows_of_runs(conn, "metrics", ids))
+        for run_uuid, step, model_id, direction in sql.rows_of_runs(conn, "models", ids):
+            out.links.setdefault(run_uuid, []).append((step, model_id, direction))
+        out.inputs = load_inputs(conn, sql, ids)
+        return out
+
+
 def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> list[Run]:
-    """Full Run entities for ``runs`` rows, with 4–6 queries per 2,000 runs."""
+    """Full Run entities for ``runs`` rows: on PostgreSQL one query per 2,000 runs (two more
+    when some have dataset inputs), on SQLite one per table."""
     if len(run_rows) > _CHUNK:
         return [
             run
@@ -151,16 +214,12 @@ def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> lis
     ids = [r.run_uuid for r in run_rows]
     if not ids:
         return []
-    named = _named(ids)
-
-    def of_runs(what: str) -> list[tuple[Any, ...]]:
-        return list(sql.of_runs(what, len(ids)).run(conn, **named).fetchall())
-
-    params = _key_values(of_runs("params"))
-    tags = _key_values(of_runs("tags"))
-    metrics = _latest_metrics(of_runs("metrics"))
-    inputs = load_inputs(conn, sql, ids)
-    models = load_run_models(conn, ids)
+    if conn.dialect.name == "postgresql":
+        children = _Children.one_statement(conn, sql, ids)
+    else:
+        children = _Children.per_table(conn, sql, ids)
+    params, tags, metrics, links = children.params, children.tags, children.metrics, children.links
+    inputs = children.inputs
     runs = []
     for row in run_rows:
         rid = row.run_uuid
@@ -171,7 +230,8 @@ def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> lis
             tags.get(rid) or {},
             metric_objs,
         )
-        model_inputs, model_outputs = models.get(rid) or ([], [])
+        run_links = links.get(rid)
+        model_inputs, model_outputs = run_models(run_links) if run_links else ([], [])
         runs.append(
             Run(
                 run_info_from_row(row),

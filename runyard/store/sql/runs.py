@@ -33,6 +33,7 @@ from runyard.store.sql.base import SqlBase, parse_experiment_id
 from runyard.store.sql.logged_models import link_run_models
 from runyard.store.sql.rows import load_inputs, load_runs, metric_value, run_info_from_row
 from runyard.store.sql.search_sql import driving_clause, fetch_run_page, plan_runs
+from runyard.store.sql.statements import RUN_COLUMNS
 from runyard.utils.names import random_run_name
 from runyard.utils.time import now_ms
 from runyard.utils.validation import validate_key, validate_run_id, validate_tag_value
@@ -40,6 +41,8 @@ from runyard.utils.validation import validate_key, validate_run_id, validate_tag
 __all__ = ["RUN_NAME_TAG", "RunOps"]
 
 RUN_NAME_TAG = "mlflow.runName"
+#: Columns of a ``runs`` row at the start of each row of ``Statements.run_read``.
+_RUN_WIDTH = len(RUN_COLUMNS)
 #: A metric range clause selecting fewer runs than this drives a search on SQLite.
 _FEW_RUNS = 1000
 _DATASET_LIMITS = {
@@ -140,17 +143,25 @@ class RunOps(SqlBase):
         validate_run_id(run_id)
         sql = self._sql
         with self._read() as conn:
-            info = run_info_from_row(self._run_row(conn, run_id))
+            # Params, tags, latest metrics, "has dataset inputs?" and the logged models the run
+            # used or produced in one statement; on PostgreSQL the run's row too (repeated on
+            # each row): one round trip, and the server answers requests between round trips.
+            if conn.dialect.name == "postgresql":
+                rows = sql.run_read.run(conn, run_uuid=run_id).fetchall()
+                if not rows:
+                    raise ResourceDoesNotExist(f"Run with id={run_id} not found")
+                info = run_info_from_row(rows[0][:_RUN_WIDTH])
+                children = [row[_RUN_WIDTH:] for row in rows]
+            else:
+                info = run_info_from_row(self._run_row(conn, run_id))
+                children = sql.run_children.run(conn, run_uuid=run_id).fetchall()
             params: dict[str, str] = {}
             tags: dict[str, str] = {}
             metrics: list[Metric] = []
             has_inputs = False
             model_inputs: list[LoggedModelInput] = []
             model_outputs: list[LoggedModelOutput] = []
-            # One round trip for params, tags, latest metrics, "has dataset inputs?" and the
-            # logged models the run used or produced.
-            rows = sql.run_children.run(conn, run_uuid=run_id).fetchall()
-            for kind, key, text, num, ts, step, is_nan in rows:
+            for kind, key, text, num, ts, step, is_nan in children:
                 if kind == "p":
                     params[key] = text
                 elif kind == "t":

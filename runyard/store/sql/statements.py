@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Connection,
     Table,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -135,24 +138,91 @@ def _tile_upsert(dialect: Dialect) -> Any:
     )
 
 
-def _of_runs_select(what: str, count: int) -> Any:
+#: A condition on a ``run_uuid`` (or ``input_uuid``) column: "is one of the ids".
+Match = Callable[[Any], Any]
+
+
+def _in_list(count: int) -> Match:
+    """``column IN (:r0, .., :r<count-1>)``: SQLite's way, one compiled form per count."""
     ids: list[Any] = [bindparam(f"r{i}") for i in range(count)]
+    return lambda column: column.in_(ids)
+
+
+def _any_array(column: Any) -> Any:
+    """``column = ANY(:ids)``: PostgreSQL's way, one statement (and one server-side prepared
+    plan) for any number of ids, passed as one array."""
+    return column == any_(bindparam("ids", type_=postgresql.ARRAY(Text)))
+
+
+def _children_of_runs(match: Match) -> Any:
+    """``(run_uuid, kind, key, text, number, timestamp, step, is_nan)`` rows of many runs:
+    p(arams) and t(ags) as (key, text), latest m(etrics) as (key, number, timestamp, step,
+    is_nan), one i row per run that has dataset inputs, and the r(un models) the runs used or
+    produced as (model_id, direction, step). One statement instead of five: on PostgreSQL each
+    is a round trip and a plan."""
+    p, rt, ms, di, rm = t.params, t.run_tags, t.metric_summaries, t.dataset_inputs, t.run_models
+    # Typed NULLs: PostgreSQL wants every column of a UNION to have one type.
+    no_text, no_num = cast(null(), Text), cast(null(), t.Double)
+    no_int, no_bool = cast(null(), BigInteger), cast(null(), Boolean)
+
+    def kind(letter: str) -> Any:
+        return literal_column(f"'{letter}'")
+
+    return union_all(
+        select(p.c.run_uuid, kind("p"), p.c.key, p.c.value, no_num, no_int, no_int, no_bool).where(
+            match(p.c.run_uuid)
+        ),
+        select(
+            rt.c.run_uuid, kind("t"), rt.c.key, rt.c.value, no_num, no_int, no_int, no_bool
+        ).where(match(rt.c.run_uuid)),
+        select(
+            ms.c.run_uuid,
+            kind("m"),
+            ms.c.key,
+            no_text,
+            ms.c.value,
+            ms.c.timestamp,
+            ms.c.step,
+            ms.c.is_nan,
+        ).where(match(ms.c.run_uuid)),
+        select(di.c.run_uuid, kind("i"), no_text, no_text, no_num, no_int, no_int, no_bool)
+        .where(match(di.c.run_uuid))
+        .distinct(),
+        select(
+            rm.c.run_uuid,
+            kind("r"),
+            rm.c.model_id,
+            rm.c.direction,
+            no_num,
+            no_int,
+            rm.c.step,
+            no_bool,
+        ).where(match(rm.c.run_uuid)),
+    )
+
+
+def _of_runs_select(what: str, match: Match) -> Any:
+    if what == "children":
+        return _children_of_runs(match)
     if what == "inputs":
         di, ds = t.dataset_inputs, t.datasets
         columns = [di.c.run_uuid, di.c.input_uuid, ds.c.name, ds.c.digest, ds.c.source_type]
         return (
             select(*columns, ds.c.source, ds.c.schema, ds.c.profile)
             .join(ds, ds.c.dataset_uuid == di.c.dataset_uuid)
-            .where(di.c.run_uuid.in_(ids))
+            .where(match(di.c.run_uuid))
             .order_by(di.c.run_uuid, ds.c.name, ds.c.digest)
         )
+    if what == "models":
+        rm = t.run_models.c
+        return select(rm.run_uuid, rm.step, rm.model_id, rm.direction).where(match(rm.run_uuid))
     if what == "input_tags":
         it = t.input_tags
-        return select(it.c.input_uuid, it.c.name, it.c.value).where(it.c.input_uuid.in_(ids))
+        return select(it.c.input_uuid, it.c.name, it.c.value).where(match(it.c.input_uuid))
     table = {"params": t.params, "tags": t.run_tags, "metrics": t.metric_summaries}[what]
     c = table.c
     extra = [c.timestamp, c.step, c.is_nan] if what == "metrics" else []
-    return select(c.run_uuid, c.key, c.value, *extra).where(c.run_uuid.in_(ids))
+    return select(c.run_uuid, c.key, c.value, *extra).where(match(c.run_uuid))
 
 
 class Statements:
@@ -186,8 +256,9 @@ class Statements:
         return found
 
     def of_runs(self, what: str, count: int) -> Prepared:
-        """Rows of ``params``/``tags``/``metrics``/``inputs`` for ``count`` runs, or of
-        ``input_tags`` for ``count`` inputs (parameters ``r0``..).
+        """Rows of ``params``/``tags``/``metrics``/``models``/``inputs``/``children`` (see
+        :func:`_children_of_runs`) for ``count`` runs, or of ``input_tags`` for ``count``
+        inputs, as an ``IN`` list (parameters ``r0``..).
 
         Compiled once per page size: pages of runs are read with the same few sizes.
         """
@@ -196,15 +267,37 @@ class Statements:
             if len(self._of_runs) > 256:
                 self._of_runs.clear()
             found = self._of_runs[(what, count)] = Prepared(
-                _of_runs_select(what, count), self._dialect
+                _of_runs_select(what, _in_list(count)), self._dialect
             )
         return found
+
+    def of_runs_any(self, what: str) -> Prepared:
+        """:meth:`of_runs` for PostgreSQL: the ids as one array parameter ``ids``."""
+        found = self._of_runs_any.get(what)
+        if found is None:
+            found = self._of_runs_any[what] = Prepared(
+                _of_runs_select(what, _any_array), self._dialect
+            )
+        return found
+
+    def rows_of_runs(self, conn: Connection, what: str, ids: Sequence[str]) -> Any:
+        """Execute :meth:`of_runs` for ``ids``; returns the DBAPI cursor.
+
+        On PostgreSQL the ids go as one array (``= ANY(:ids)``): the statement's text is the
+        same for every page size, so the driver prepares it on the server after a few
+        executions and PostgreSQL stops planning it again.
+        """
+        if self._dialect.name == "postgresql":
+            return self.of_runs_any(what).run(conn, ids=list(ids))
+        named = {f"r{i}": value for i, value in enumerate(ids)}
+        return self.of_runs(what, len(ids)).run(conn, **named)
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._series_ids: dict[int, Prepared] = {}
         self._series_states: dict[int, Prepared] = {}
         self._of_runs: dict[tuple[str, int], Prepared] = {}
+        self._of_runs_any: dict[str, Prepared] = {}
         runs, mp, ms = t.runs, t.metric_points, t.metric_summaries
         p, rt, exp = t.params, t.run_tags, t.experiments
         run_id: Any = bindparam("run_uuid")
@@ -270,26 +363,37 @@ class Statements:
         def kind(letter: str) -> Any:
             return literal_column(f"'{letter}'")
 
-        self.run_children = prep(
-            union_all(
-                select(kind("p"), p.c.key, p.c.value, no_num, no_int, no_int, no_bool).where(
-                    p.c.run_uuid == run_id
-                ),
-                select(kind("t"), rt.c.key, rt.c.value, no_num, no_int, no_int, no_bool).where(
-                    rt.c.run_uuid == run_id
-                ),
-                select(
-                    kind("m"), ms.c.key, no_text, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan
-                ).where(ms.c.run_uuid == run_id),
-                # Always exactly one row; its key is NULL when the run has no dataset inputs.
-                select(
-                    kind("i"), func.min(di.c.input_uuid), no_text, no_num, no_int, no_int, no_bool
-                ).where(di.c.run_uuid == run_id),
-                # Logged models the run used or produced: (model_id, direction, step).
-                select(
-                    kind("r"), rm.c.model_id, rm.c.direction, no_num, no_int, rm.c.step, no_bool
-                ).where(rm.c.run_uuid == run_id),
-            )
+        # Named by the first select, for the subquery of ``run_read``.
+        names = ("kind", "key", "text", "num", "ts", "step", "is_nan")
+        first = (kind("p"), p.c.key, p.c.value, no_num, no_int, no_int, no_bool)
+        children = union_all(
+            select(*(c.label(n) for c, n in zip(first, names, strict=True))).where(
+                p.c.run_uuid == run_id
+            ),
+            select(kind("t"), rt.c.key, rt.c.value, no_num, no_int, no_int, no_bool).where(
+                rt.c.run_uuid == run_id
+            ),
+            select(
+                kind("m"), ms.c.key, no_text, ms.c.value, ms.c.timestamp, ms.c.step, ms.c.is_nan
+            ).where(ms.c.run_uuid == run_id),
+            # Always exactly one row; its key is NULL when the run has no dataset inputs.
+            select(
+                kind("i"), func.min(di.c.input_uuid), no_text, no_num, no_int, no_int, no_bool
+            ).where(di.c.run_uuid == run_id),
+            # Logged models the run used or produced: (model_id, direction, step).
+            select(
+                kind("r"), rm.c.model_id, rm.c.direction, no_num, no_int, rm.c.step, no_bool
+            ).where(rm.c.run_uuid == run_id),
+        )
+        self.run_children = prep(children)
+        # PostgreSQL: the run's row joined with each of its children rows (the "i" row is
+        # always there), a run read in one round trip, the run's columns first. (SQLite has no
+        # round trips to save and materializes the union first: two statements are faster.)
+        found = children.subquery("children")
+        self.run_read = prep(
+            select(*runs.c, *found.c)
+            .select_from(runs.outerjoin(found, true()))
+            .where(runs.c.run_uuid == run_id)
         )
         self.series_id = prep(
             select(ms.c.series_id).where(ms.c.run_uuid == run_id, ms.c.key == bindparam("key"))
