@@ -34,6 +34,7 @@ __all__ = [
     "SEARCH_MAX_RESULTS_THRESHOLD",
     "CheckedPoints",
     "GroupWriter",
+    "RunDocSearch",
     "TrackingStore",
 ]
 
@@ -63,6 +64,24 @@ class GroupWriter(Protocol):
         tags: Sequence[RunTag],
     ) -> None:
         """``log_batch`` of checked values without the per-request limits: all or nothing."""
+        ...
+
+
+@runtime_checkable
+class RunDocSearch(Protocol):
+    """A store that answers run searches as MLflow's JSON ``Run`` messages built from its rows,
+    without entities in between (the server's ``runs/search``)."""
+
+    def search_run_docs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: int = ...,
+        max_results: int = ...,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[dict[str, Any]]:
+        """``search_runs`` whose runs are ``runyard.protocol.codec.run_to_json`` documents."""
         ...
 
 

@@ -29,6 +29,7 @@ from runyard.store.base import (
     SEARCH_MAX_RESULTS_DEFAULT,
     SEARCH_MAX_RESULTS_THRESHOLD,
     CheckedPoints,
+    RunDocSearch,
 )
 from runyard.store.sql.history_downsample import MIN_POINTS_LIMIT, HistoryDownsampleOps
 from runyard.utils.validation import KNOWN_KEYS, validate_key, validated_batch
@@ -156,9 +157,12 @@ async def search_runs(ctx: ServerContext, p: dict[str, Any]) -> dict[str, Any]:
         max_results = SEARCH_MAX_RESULTS_DEFAULT
     check_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
     view = ViewType.from_string(p["run_view_type"]) if p["run_view_type"] else ViewType.ACTIVE_ONLY
-    page = ctx.tracking().search_runs(
-        p["experiment_ids"], p["filter"], view, max_results, p["order_by"], p["page_token"]
-    )
+    store = ctx.tracking()
+    args = (p["experiment_ids"], p["filter"], view, max_results, p["order_by"], p["page_token"])
+    if isinstance(store, RunDocSearch):  # JSON straight from the rows
+        docs = store.search_run_docs(*args)
+        return page_response("runs", list(docs), docs.token)
+    page = store.search_runs(*args)
     return page_response("runs", [run_to_json(r) for r in page], page.token)
 
 

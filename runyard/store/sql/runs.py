@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, update
 
@@ -32,8 +33,9 @@ from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase, parse_experiment_id
 from runyard.store.sql.logged_models import link_run_models
 from runyard.store.sql.rows import load_inputs, load_runs, metric_value, run_info_from_row
+from runyard.store.sql.run_docs import load_run_docs
 from runyard.store.sql.search_sql import driving_clause, fetch_run_page, plan_runs
-from runyard.store.sql.statements import RUN_COLUMNS
+from runyard.store.sql.statements import RUN_COLUMNS, Statements
 from runyard.utils.names import random_run_name
 from runyard.utils.time import now_ms
 from runyard.utils.validation import validate_key, validate_run_id, validate_tag_value
@@ -45,6 +47,7 @@ RUN_NAME_TAG = "mlflow.runName"
 _RUN_WIDTH = len(RUN_COLUMNS)
 #: A metric range clause selecting fewer runs than this drives a search on SQLite.
 _FEW_RUNS = 1000
+_T = TypeVar("_T")
 _DATASET_LIMITS = {
     "name": 500,
     "digest": 36,
@@ -236,6 +239,33 @@ class RunOps(SqlBase):
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """A page of runs; filtering, ordering and paging all happen in SQL."""
+        return self._search(load_runs, experiment_ids, filter_string, run_view_type,
+                            max_results, order_by, page_token)  # fmt: skip
+
+    def search_run_docs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[dict[str, Any]]:
+        """:meth:`search_runs` as MLflow's JSON ``Run`` messages, built from the rows
+        (:mod:`~runyard.store.sql.run_docs`): what the server's ``runs/search`` sends."""
+        return self._search(load_run_docs, experiment_ids, filter_string, run_view_type,
+                            max_results, order_by, page_token)  # fmt: skip
+
+    def _search(
+        self,
+        load: Callable[[Connection, Statements, Sequence[Any]], list[_T]],
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        run_view_type: int,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> PagedList[_T]:
         if not isinstance(max_results, int) or not 0 < max_results <= SEARCH_MAX_RESULTS_THRESHOLD:
             raise InvalidParameterValue(
                 "Invalid value for max_results. It must be a positive integer at most "
@@ -249,9 +279,9 @@ class RunOps(SqlBase):
                 driver = driving_clause(conn, filter_string, _FEW_RUNS)
             plan = plan_runs(exp_ids, filter_string, run_view_type, list(order_by or []), driver)
             rows = fetch_run_page(conn, plan, offset, max_results + 1)
-            runs = load_runs(conn, self._sql, rows[:max_results])
+            found = load(conn, self._sql, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
-        return PagedList(runs, token)
+        return PagedList(found, token)
 
     def log_inputs(
         self,
