@@ -1,14 +1,18 @@
-"""Prepared statements: SQLite inserts of many rows go out as multi-row statements."""
+"""Prepared statements: inserts of many rows go out as one statement per 100 rows on SQLite and
+as one statement of column arrays (``unnest``) on PostgreSQL, with the same effect and counts
+as one execution per row."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import BigInteger, Column, Engine, Float, MetaData, Table, Text, create_engine
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.dialects import postgresql, sqlite
 
 from runyard.store.sql.prepared import _ROWS_PER_STATEMENT, Prepared, _multi_row_sql
+from tests.store.conftest import BACKENDS, POSTGRES_URI, _reset_postgres
 
 meta = MetaData()
 points = Table(
@@ -22,12 +26,28 @@ points = Table(
 COLUMNS = ("series", "step", "value", "note")
 
 
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    engine = create_engine("sqlite://")
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    if request.param == "postgresql":
+        assert POSTGRES_URI is not None
+        _reset_postgres(POSTGRES_URI)
+        engine = create_engine(POSTGRES_URI.replace("postgresql://", "postgresql+psycopg://", 1))
+    else:
+        engine = create_engine("sqlite://")
     meta.create_all(engine)
     yield engine
     engine.dispose()
+
+
+def insert(engine: Engine) -> Any:
+    """The dialect's INSERT of ``points`` (ON CONFLICT needs one)."""
+    module = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return module.insert(points)
+
+
+def batched(stmt: Prepared) -> str | None:
+    """The many-rows form of the statement on its dialect."""
+    return stmt._multi or stmt._arrays
 
 
 def stored(engine: Engine) -> list[tuple[object, ...]]:
@@ -37,9 +57,8 @@ def stored(engine: Engine) -> list[tuple[object, ...]]:
 
 @pytest.mark.parametrize("count", [1, _ROWS_PER_STATEMENT - 1, _ROWS_PER_STATEMENT, 357])
 def test_inserts_every_row_and_counts_them(engine: Engine, count: int) -> None:
-    stmt = Prepared(insert(points).on_conflict_do_nothing(), engine.dialect, COLUMNS)
-    assert stmt._multi is not None
-    assert stmt._multi.count("(?, ?, ?, ?)") == _ROWS_PER_STATEMENT
+    stmt = Prepared(insert(engine).on_conflict_do_nothing(), engine.dialect, COLUMNS)
+    assert batched(stmt) is not None
     rows = [(i % 3, i, i / 2, f"n{i}") for i in range(count)]
     with engine.begin() as conn:
         assert stmt.run_rows(conn, rows) == count
@@ -50,7 +69,7 @@ def test_inserts_every_row_and_counts_them(engine: Engine, count: int) -> None:
 
 def test_column_order_differs_from_the_statement(engine: Engine) -> None:
     columns = ("note", "value", "step", "series")
-    stmt = Prepared(insert(points), engine.dialect, columns)
+    stmt = Prepared(insert(engine), engine.dialect, columns)
     rows = [(f"n{i}", float(i), i, 1) for i in range(250)]
     with engine.begin() as conn:
         assert stmt.run_rows(conn, rows) == 250
@@ -60,7 +79,7 @@ def test_column_order_differs_from_the_statement(engine: Engine) -> None:
 def test_upserts_apply_in_order_within_a_statement(engine: Engine) -> None:
     """A key repeated inside one multi-row statement ends with its last value, as it would
     with one execution per row."""
-    base = insert(points)
+    base = insert(engine)
     upsert = base.on_conflict_do_update(
         index_elements=["series", "step"], set_={"value": base.excluded.value}
     )
@@ -71,10 +90,24 @@ def test_upserts_apply_in_order_within_a_statement(engine: Engine) -> None:
     assert stored(engine) == [(0, s, float(290 + s), None) for s in range(10)]
 
 
-def test_statements_with_other_parameters_stay_single_row(engine: Engine) -> None:
+def test_statements_with_other_parameters_stay_single_row() -> None:
+    lite = create_engine("sqlite://").dialect
     sql = "INSERT INTO points (series, step, value) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET "
     sql += "value = ?"
-    assert _multi_row_sql(sql, engine.dialect) is None
-    assert _multi_row_sql("UPDATE points SET value = ?", engine.dialect) is None
-    postgres = create_engine("postgresql+psycopg://")
-    assert Prepared(insert(points), postgres.dialect, COLUMNS)._multi is None
+    assert _multi_row_sql(sql, lite) is None
+    assert _multi_row_sql("UPDATE points SET value = ?", lite) is None
+    assert Prepared(sqlite.insert(points), lite, COLUMNS)._arrays is None
+
+
+def test_postgresql_sends_column_arrays_unless_it_updates() -> None:
+    pg = create_engine("postgresql+psycopg://").dialect
+    plain = Prepared(postgresql.insert(points).on_conflict_do_nothing(), pg, COLUMNS)
+    assert plain._multi is None
+    assert plain._arrays is not None
+    assert "unnest(%(series)s::BIGINT[]" in plain._arrays
+    assert "%(note)s::TEXT[]" in plain._arrays  # strings as TEXT: a cast to VARCHAR(n) truncates
+    base = postgresql.insert(points)
+    update = base.on_conflict_do_update(
+        index_elements=["series", "step"], set_={"value": base.excluded.value}
+    )
+    assert Prepared(update, pg, COLUMNS)._arrays is None

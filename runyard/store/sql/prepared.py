@@ -10,12 +10,13 @@ tuples. Everything dynamic (search, listings) stays on regular SQLAlchemy Core.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -42,6 +43,7 @@ class Prepared:
             perm = [self._columns.index(name) for name in self._order]
             self._perm = None if perm == list(range(len(self._columns))) else perm
         self._multi = _multi_row_sql(self.sql, dialect) if columns else None
+        self._arrays = _unnest_sql(stmt, self.sql, dialect) if columns else None
 
     def _args(self, params: Mapping[str, Any]) -> Any:
         if self._order is None:
@@ -58,6 +60,13 @@ class Prepared:
         """executemany over tuples laid out as ``columns``; returns the rows changed."""
         if not rows:
             return 0
+        if self._arrays is not None and len(rows) > 1:
+            cursor = conn.connection.cursor()
+            cursor.execute(
+                self._arrays,
+                dict(zip(self._columns, map(list, zip(*rows, strict=True)), strict=True)),
+            )
+            return int(cursor.rowcount)
         if self._order is None:
             args: Any = [dict(zip(self._columns, row, strict=True)) for row in rows]
         elif self._perm is None:
@@ -107,6 +116,42 @@ def _multi_row_sql(sql: str, dialect: Dialect) -> str | None:
         return None
     values = ", ".join([f"({group})"] * _ROWS_PER_STATEMENT)
     return f"{head} VALUES {values}{rest}"
+
+
+def _unnest_sql(stmt: ClauseElement, sql: str, dialect: Dialect) -> str | None:
+    """On PostgreSQL, ``INSERT .. SELECT * FROM unnest(%(a)s::T[], ..)`` for a single-row
+    ``INSERT .. VALUES (%(a)s, ..)`` that updates nothing on conflict; None otherwise.
+
+    Many rows then travel as one array per column in one statement: psycopg's executemany
+    adapts and sends each row (~9 ms of CPU per 1,000 points), the arrays cost half as much.
+    Upserts that update (``ON CONFLICT DO UPDATE``) keep executemany: one statement may not
+    update a row twice, and a batch may name a key twice (the last value wins).
+    """
+    table = getattr(stmt, "table", None)
+    if dialect.name != "postgresql" or table is None or not sql.startswith("INSERT"):
+        return None
+    found = _PG_VALUES.search(sql)
+    if found is None:
+        return None
+    head, rest = sql[: found.start()], sql[found.end() :]
+    names = _PG_PARAM.findall(found.group(1))
+    if "%(" in head + rest or "DO UPDATE" in rest or any(n not in table.c for n in names):
+        return None
+    arrays = ", ".join(f"%({n})s::{_array_type(table.c[n].type, dialect)}[]" for n in names)
+    return f"{head} SELECT * FROM unnest({arrays}){rest}"
+
+
+def _array_type(column_type: Any, dialect: Dialect) -> str:
+    """The element type of a column's array: text for strings, so that a value too long for
+    the column fails on insert as it would row by row (a cast to ``VARCHAR(n)`` truncates)."""
+    if isinstance(column_type, String):
+        return "TEXT"
+    return str(column_type.compile(dialect=dialect))
+
+
+#: ``VALUES (%(a)s::BIGINT, %(b)s, ..)`` as psycopg's dialect compiles a one-row insert.
+_PG_VALUES = re.compile(r" VALUES \(((?:%\(\w+\)s(?:::[A-Z ]+)?(?:, )?)+)\)")
+_PG_PARAM = re.compile(r"%\((\w+)\)s")
 
 
 def _max_variables() -> int:
