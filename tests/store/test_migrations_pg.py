@@ -78,6 +78,14 @@ def test_upgrade_an_empty_postgres_database(pg_database: str) -> None:
         assert migrated == {c.name for c in table.columns}, table.name
         declared = {i.name for i in table.indexes}
         assert declared <= {i["name"] for i in inspector.get_indexes(table.name)}, table.name
+    # 0005: the planner knows which values go with which keys (filtered searches).
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT stxname FROM pg_statistic_ext ORDER BY 1")).scalars()
+        assert list(found) == [
+            "metric_summaries_key_value",
+            "params_key_value",
+            "run_tags_key_value",
+        ]
     engine.dispose()
 
 
@@ -92,7 +100,7 @@ def test_upgrade_from_0001_with_data_on_postgres(pg_database: str, tmp_path: Pat
     proc = _runyard("db", "upgrade", uri, cwd=tmp_path)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "from 0001_initial to 0004_metric_tiles" in out
+    assert "from 0001_initial to 0005_key_value_statistics" in out
     store = SqlTrackingStore(uri, str(tmp_path), auto_upgrade=False)
     try:
         assert store.get_experiment("7").name == "kept"
@@ -135,7 +143,7 @@ def test_concurrent_upgrades_from_0001_on_postgres(pg_database: str, tmp_path: P
     uri = pg_database
     _seed_0001(uri)
     outputs = _concurrent_upgrades(uri, tmp_path, count=3)
-    assert sum("from 0001_initial to 0004_metric_tiles" in out for out in outputs) == 1
+    assert sum("from 0001_initial to 0005_key_value_statistics" in out for out in outputs) == 1
     engine = make_engine(uri)
     assert current_revision(engine) == schema.SCHEMA_REVISION
     with engine.connect() as conn:

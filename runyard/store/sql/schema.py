@@ -22,6 +22,9 @@ Design points (see ARCHITECTURE.md "Metrics storage"):
   downsampling a series of any length reads at most a few thousand tiles instead of its points
   (:mod:`runyard.store.sql.metric_tiles`). On SQLite the table is ``WITHOUT ROWID`` too.
 * Types are portable: the same tables work on SQLite and PostgreSQL.
+* On PostgreSQL (revision ``0005_key_value_statistics``) ``params``, ``run_tags`` and
+  ``metric_summaries`` carry extended statistics on ``(key, value)``, so the planner knows which
+  values go with which keys when it estimates a search filter.
 
 Models (revision ``0002_models``):
 
@@ -98,7 +101,7 @@ __all__ = [
 ]
 
 #: Alembic head revision this code expects; a test checks it matches the migrations directory.
-SCHEMA_REVISION = "0004_metric_tiles"
+SCHEMA_REVISION = "0005_key_value_statistics"
 
 metadata = MetaData()
 Double = Float(precision=53)
