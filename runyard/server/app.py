@@ -55,11 +55,14 @@ _ARTIFACTS_ONLY = "This server only serves artifacts (--artifacts-only)."
 
 def open_store(settings: ServerSettings, uri: str | None = None) -> TrackingStore:
     """The tracking store behind the server (migrated automatically for SQLite)."""
+    from runyard.store.sql.engine import limit_sqlite_cache
     from runyard.store.sql.store import SqlTrackingStore
 
     uri = uri or settings.backend_store_uri
     scheme = urlparse(uri).scheme.split("+")[0]
-    return SqlTrackingStore(uri, settings.artifact_root, auto_upgrade=scheme == "sqlite")
+    store = SqlTrackingStore(uri, settings.artifact_root, auto_upgrade=scheme == "sqlite")
+    limit_sqlite_cache(store.engine)  # several pooled connections: small caches (memory bound)
+    return store
 
 
 def open_read_replica(settings: ServerSettings, uri: str) -> TrackingStore:
@@ -68,7 +71,7 @@ def open_read_replica(settings: ServerSettings, uri: str) -> TrackingStore:
     The replica must already carry the primary's schema (``runyard db upgrade`` runs on the
     primary; replication brings it over). Only endpoints flagged ``reads_replica`` use it.
     """
-    from runyard.store.sql.engine import current_revision, make_engine
+    from runyard.store.sql.engine import current_revision, limit_sqlite_cache, make_engine
     from runyard.store.sql.schema import SCHEMA_REVISION
     from runyard.store.sql.store import SqlTrackingStore
 
@@ -97,7 +100,9 @@ def open_read_replica(settings: ServerSettings, uri: str) -> TrackingStore:
         )
     # The schema is current, so opening neither migrates nor (the default experiment exists on
     # the primary, hence here) writes.
-    return SqlTrackingStore(uri, settings.artifact_root, auto_upgrade=False)
+    replica = SqlTrackingStore(uri, settings.artifact_root, auto_upgrade=False)
+    limit_sqlite_cache(replica.engine)
+    return replica
 
 
 def _auth_layer(settings: ServerSettings, ctx: ServerContext) -> Any:
