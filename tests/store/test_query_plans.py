@@ -196,6 +196,9 @@ def test_metric_history(seeded: Seeded) -> None:
     assert_indexed(seeded, lookup, "summary by run and key")
     points = explain_prepared(seeded, sql.history, series_id=seeded.series_id)
     assert_indexed(seeded, points, "points of a series")
+    after = {"ts": 0, "step": 0, "value": 0.0, "is_nan": False, "limit": 10, "offset": 0}
+    page = explain_prepared(seeded, sql.history_after, series_id=seeded.series_id, **after)
+    assert_indexed(seeded, page, "points of a series")  # the next page: a key range scan
     history = seeded.store.get_metric_history(seeded.run_id, "m1")
     assert [m.step for m in history] == [0, 1, 2]
 

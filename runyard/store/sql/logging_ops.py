@@ -19,7 +19,7 @@ from runyard.entities import Metric, PagedList, Param, RunTag
 from runyard.entities.run import metric_series
 from runyard.errors import InvalidParameterValue
 from runyard.store.base import CheckedPoints
-from runyard.store.search.paging import decode_page_token, encode_page_token
+from runyard.store.search.paging import decode_keyset_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase
 from runyard.store.sql.logged_models import write_model_metrics
@@ -272,8 +272,12 @@ class LoggingOps(SqlBase):
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
-        """Every point of a series in (timestamp, step, value) order, optionally paged."""
-        offset = decode_page_token(page_token)
+        """Every point of a series in (timestamp, step, value) order, optionally paged.
+
+        A page's token carries its last point's key besides the offset, so the next page is
+        read from that key on (a range scan) rather than by skipping ``offset`` points.
+        """
+        offset, after = decode_keyset_token(page_token, 4)
         sql = self._sql
         token = None
         with self._read() as conn:
@@ -284,10 +288,18 @@ class LoggingOps(SqlBase):
                 rows = sql.history.run(conn, series_id=found[0]).fetchall()[offset:]
             else:
                 # Only this page leaves the database (one more row tells whether more follow).
-                page = {"series_id": found[0], "limit": max_results + 1, "offset": offset}
-                rows = sql.history_page.run(conn, **page).fetchall()
+                sid, limit = found[0], max_results + 1
+                if after is None:
+                    page = sql.history_page.run(conn, series_id=sid, limit=limit, offset=offset)
+                else:
+                    ts, step, value, is_nan = after
+                    page = sql.history_after.run(conn, series_id=sid, limit=limit, offset=0,
+                                                 ts=ts, step=step, value=value, is_nan=is_nan)  # fmt: skip
+                rows = page.fetchall()
                 if len(rows) > max_results:
-                    token = encode_page_token(offset + max_results)
+                    value, ts, step = rows[max_results - 1]
+                    key = (ts, step, 0.0, True) if value is None else (ts, step, value, False)
+                    token = encode_page_token(offset + max_results, key)
                     rows = rows[:max_results]
         if None in map(_first, rows):
             rows = [(_NAN if v is None else v, ts, st) for v, ts, st in rows]

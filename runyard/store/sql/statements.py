@@ -417,3 +417,20 @@ class Statements:
             .limit(bindparam("limit"))
             .offset(bindparam("offset"))
         )
+        # The next page after a known point (keyset): a range scan that starts at that point
+        # of the primary key, where OFFSET would step over every point before it.
+        self.history_after = prep(
+            select(
+                case((mp.c.is_nan == true(), null()), else_=mp.c.value), mp.c.timestamp, mp.c.step
+            )
+            .where(
+                mp.c.series_id == bindparam("series_id"),
+                tuple_(mp.c.timestamp, mp.c.step, mp.c.value, mp.c.is_nan)
+                > tuple_(
+                    bindparam("ts"), bindparam("step"), bindparam("value"), bindparam("is_nan")
+                ),
+            )
+            .order_by(mp.c.timestamp, mp.c.step, mp.c.value, mp.c.is_nan)
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))  # 0; SQLite's LIMIT comes with an OFFSET anyway
+        )
