@@ -26,6 +26,7 @@ from runyard.store.sql.logged_models import write_model_metrics
 from runyard.store.sql.metric_tiles import TILE_THRESHOLD, write_tiles
 from runyard.store.sql.runs import RUN_NAME_TAG
 from runyard.store.sql.statements import SUMMARY_COLUMNS
+from runyard.utils.gc_pause import gc_paused
 from runyard.utils.validation import MAX_DOUBLE, validate_batch_limits
 
 __all__ = ["LoggingOps", "point_rows", "summary_rows"]
@@ -275,8 +276,15 @@ class LoggingOps(SqlBase):
         """Every point of a series in (timestamp, step, value) order, optionally paged.
 
         A page's token carries its last point's key besides the offset, so the next page is
-        read from that key on (a range scan) rather than by skipping ``offset`` points.
+        read from that key on (a range scan) rather than by skipping ``offset`` points. The
+        cyclic garbage collector waits meanwhile (:mod:`runyard.utils.gc_pause`).
         """
+        with gc_paused():
+            return self._history(run_id, metric_key, max_results, page_token)
+
+    def _history(
+        self, run_id: str, metric_key: str, max_results: int | None, page_token: str | None
+    ) -> PagedList[Metric]:
         offset, after = decode_keyset_token(page_token, 4)
         sql = self._sql
         token = None
@@ -292,9 +300,10 @@ class LoggingOps(SqlBase):
                 if after is None:
                     page = sql.history_page.run(conn, series_id=sid, limit=limit, offset=offset)
                 else:
-                    ts, step, value, is_nan = after
-                    page = sql.history_after.run(conn, series_id=sid, limit=limit, offset=0,
-                                                 ts=ts, step=step, value=value, is_nan=is_nan)  # fmt: skip
+                    named = dict(zip(("ts", "step", "value", "is_nan"), after, strict=True))
+                    page = sql.history_after.run(
+                        conn, series_id=sid, limit=limit, offset=0, **named
+                    )
                 rows = page.fetchall()
                 if len(rows) > max_results:
                     value, ts, step = rows[max_results - 1]

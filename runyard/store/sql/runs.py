@@ -36,6 +36,7 @@ from runyard.store.sql.rows import load_inputs, load_runs, metric_value, run_inf
 from runyard.store.sql.run_docs import load_run_docs
 from runyard.store.sql.search_sql import driving_clause, fetch_run_page, plan_runs
 from runyard.store.sql.statements import RUN_COLUMNS, Statements
+from runyard.utils.gc_pause import gc_paused
 from runyard.utils.names import random_run_name
 from runyard.utils.time import now_ms
 from runyard.utils.validation import validate_key, validate_run_id, validate_tag_value
@@ -273,7 +274,8 @@ class RunOps(SqlBase):
             )
         offset = decode_page_token(page_token)
         exp_ids = [parse_experiment_id(e) for e in experiment_ids]
-        with self._read() as conn:
+        # A page of 1,000 runs is ~15,000 objects: the collector waits (utils/gc_pause.py).
+        with gc_paused(), self._read() as conn:
             driver = None
             if self._engine.dialect.name == "sqlite":
                 driver = driving_clause(conn, filter_string, _FEW_RUNS)
