@@ -13,7 +13,8 @@ from sqlalchemy.exc import DataError, OperationalError
 from runyard.entities import LifecycleStage
 from runyard.errors import InvalidParameterValue, ResourceDoesNotExist, RunyardError
 from runyard.store.sql import schema as t
-from runyard.store.sql.engine import read_engine, write_connection
+from runyard.store.sql.engine import held_reads, read_engine, write_connection
+from runyard.store.sql.held_reads import HeldReads
 from runyard.store.sql.statements import RunRecord, Statements
 
 __all__ = ["SqlBase", "parse_experiment_id"]
@@ -109,6 +110,23 @@ class SqlBase:
     def _read(self) -> Iterator[Connection]:
         reader = self._reader()
         dbapi = reader.dialect.loaded_dbapi
+        held = None
+        if self._held is not None:
+            with _unavailable_as_error(dbapi):  # the server may be down when it reconnects
+                held = self._held.connection()
+        if held is not None:  # PostgreSQL, on a server's event-loop thread
+            try:
+                with (
+                    _unavailable_as_error(dbapi),
+                    _bad_values_as_error(dbapi),
+                    _dropped_when_lost(held),
+                ):
+                    yield held
+            except BaseException:
+                if not held.invalidated:
+                    held.rollback()  # ends SQLAlchemy's own bookkeeping; autocommit: no trip
+                raise
+            return
         with (
             _unavailable_as_error(dbapi),
             _bad_values_as_error(dbapi),
@@ -124,7 +142,12 @@ class SqlBase:
         reader: Engine | None = self.__dict__.get("_read_engine")
         if reader is None:
             reader = self.__dict__["_read_engine"] = read_engine(self._engine)
+            self.__dict__["_held"] = held_reads(self._engine)
         return reader
+
+    #: Connections a server's event-loop thread keeps for its reads (PostgreSQL; see
+    #: :mod:`~runyard.store.sql.held_reads`); set by :meth:`_reader`.
+    _held: HeldReads | None = None
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:

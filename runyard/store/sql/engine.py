@@ -29,12 +29,14 @@ from sqlalchemy.pool import StaticPool
 
 from runyard.config import ENV
 from runyard.errors import InvalidParameterValue, RunyardError
+from runyard.store.sql.held_reads import HeldReads
 from runyard.store.sql.schema import SCHEMA_REVISION
 
 __all__ = [
     "MIGRATIONS_DIR",
     "current_revision",
     "describe_db_error",
+    "held_reads",
     "limit_sqlite_cache",
     "make_engine",
     "read_engine",
@@ -128,6 +130,8 @@ def make_engine(uri: str, busy_timeout: float = 30.0) -> Engine:
 
 #: The autocommit reader of each PostgreSQL engine (see :func:`read_engine`).
 _READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+#: The connections event-loop threads keep on each reader (see :mod:`.held_reads`).
+_HELD: weakref.WeakKeyDictionary[Engine, HeldReads] = weakref.WeakKeyDictionary()
 
 
 def read_engine(engine: Engine) -> Engine:
@@ -155,13 +159,30 @@ def read_engine(engine: Engine) -> Engine:
             connect_args=_connect_args(url.render_as_string(hide_password=True)),
             **pool_options(),
         )
-        event.listen(engine, "engine_disposed", _disposer(reader))
+        options = pool_options()
+        # Holders never take the last connection of the pool (defaults: 5 + 10 overflow).
+        capacity = options.get("pool_size", 5) + options.get("max_overflow", 10)
+        held = HeldReads(
+            reader,
+            limit=min(2, capacity - 1),
+            recycle=float(options.get("pool_recycle", 3600)),
+        )
+        event.listen(engine, "engine_disposed", _disposer(reader, held))
         _READERS[engine] = reader
+        _HELD[engine] = held
     return reader
 
 
-def _disposer(reader: Engine) -> Any:
+def held_reads(engine: Engine) -> HeldReads | None:
+    """The held read connections of a PostgreSQL ``engine`` (None on SQLite, whose reads are
+    transactions that must end), created with its :func:`read_engine`."""
+    read_engine(engine)
+    return _HELD.get(engine)
+
+
+def _disposer(reader: Engine, held: HeldReads) -> Any:
     def dispose(_engine: Engine) -> None:
+        held.close_all()
         reader.dispose()
 
     return dispose
