@@ -22,6 +22,8 @@ SERVER_PG_END_MARKER = "<!-- server-pg-results:end -->"
 PLACE_AFTER = END_MARKER
 
 SERVERS = ("runyard", "mlflow", "fasttrackml")
+#: Workers of the runyard server of the ``concurrency_workers`` group (server_suite.py).
+WORKERS = os.cpu_count() or 1
 #: Footnotes of a table: (servers, text), numbered in order.
 Footnotes = list[tuple[list[str], str]]
 SERVER_TITLES = {"runyard": "runyard", "mlflow": "MLflow", "fasttrackml": "FastTrackML"}
@@ -65,6 +67,13 @@ class ServerRow:
     higher_is_better: bool
     target: ServerTarget | None = None
     size_independent: bool = False  # judged in quick runs too
+    #: The workload the other servers' cells show, when runyard's differs (a runyard-only
+    #: variant compared with the others' figures of the plain workload).
+    others: str | None = None
+
+    def workload_of(self, server: str) -> str:
+        """The workload whose result fills ``server``'s cell."""
+        return self.others if self.others and server != "runyard" else self.workload
 
 
 def _size_text(size: int) -> str:
@@ -241,6 +250,15 @@ def _main_rows(sizes: ServerSizes) -> list[ServerRow]:
             x20,
         ),
         ServerRow(
+            f"raw: runs/get as above, runyard with `--workers {WORKERS}` (one per CPU, as "
+            "FastTrackML uses every core; the others as above)",
+            "runs_get_workers",
+            "requests_per_s",
+            "req/s",
+            True,
+            others="runs_get",
+        ),
+        ServerRow(
             f"artifact upload, {small} streamed from disk (median)",
             "artifacts_small",
             "upload_mb_s",
@@ -373,18 +391,18 @@ class ServerCollected:
 
     def value(self, server: str, row: ServerRow) -> float | None:
         """The number for ``row`` on ``server``, if it was measured."""
-        result = self.values.get(server, {}).get(row.workload)
+        result = self.values.get(server, {}).get(row.workload_of(server))
         raw = None if result is None else result.get(row.key)
         return None if raw is None else float(raw)
 
     def note(self, server: str, row: ServerRow) -> str | None:
         """A remark the workload made about how ``server`` answered (e.g. one page only)."""
-        note = self.values.get(server, {}).get(row.workload, {}).get("note")
+        note = self.values.get(server, {}).get(row.workload_of(server), {}).get("note")
         return None if note is None else str(note)
 
     def not_applicable(self, server: str, row: ServerRow) -> str | None:
         """Why ``row`` does not apply to ``server`` (the workload said so), if it doesn't."""
-        result = self.values.get(server, {}).get(row.workload, {})
+        result = self.values.get(server, {}).get(row.workload_of(server), {})
         reason = result.get(row.key.removesuffix("_mb_s") + "_na")
         return None if reason is None else str(reason)
 
@@ -441,7 +459,7 @@ def _cell(data: ServerCollected, server: str, row: ServerRow, footnotes: Footnot
     reason = data.not_applicable(server, row)
     if reason is not None:
         return f"n/a ({_footnote(footnotes, server, reason)})"
-    failure = data.failures.get(server, {}).get(row.workload)
+    failure = data.failures.get(server, {}).get(row.workload_of(server))
     if failure == "unavailable":
         return "unavailable"
     if failure is not None:

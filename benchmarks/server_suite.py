@@ -23,6 +23,7 @@ from benchmarks.runner import BENCH_DIR, LOG_DIR, Job, describe, log, run_job
 from benchmarks.server_bulk import make_artifact_file
 from benchmarks.server_report import (
     SERVERS,
+    WORKERS,
     ServerCollected,
     ServerSample,
     format_mb,
@@ -47,6 +48,7 @@ GROUP_ORDER = (
     "history",
     "long_history",
     "concurrency",
+    "concurrency_workers",
     "artifacts_small",
     "artifacts",
 )
@@ -56,6 +58,9 @@ ALL_GROUPS = {**CLIENT_GROUPS, **RAW_GROUPS}
 CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "300"}
 #: Within a group the fast servers go first, before MLflow leaves the disk busy.
 SERVER_ORDER = ("runyard", "fasttrackml", "mlflow")
+#: Groups only runyard runs, on a server started with one worker per CPU (``--workers N``):
+#: FastTrackML (Go) uses every core by default, runyard one process unless told otherwise.
+WORKERS_GROUPS = ("concurrency_workers",)
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,8 @@ def run_one(
     if not alive:
         data.problems.append(f"{spec.name} / {group}: the server exited during the workload")
     sample = ServerSample(group, server.startup_s, idle_rss, idle_procs, after_rss, after_procs)
-    data.add_sample(spec.name, sample)
+    if group not in WORKERS_GROUPS:  # the start-up and RSS rows are of the default server
+        data.add_sample(spec.name, sample)
     log(f"{describe(outcome)}; after: {format_mb(after_rss)} in {after_procs} processes")
     if outcome.error:
         log(f"{outcome.stderr_tail}\n{outcome.error}")
@@ -262,8 +268,13 @@ def _run_all(options: SuiteOptions, data: ServerCollected, databases: pg.Databas
                 if group in CLIENT_GROUPS and mlflow_python is None:
                     data.failures.setdefault(name, {})[group] = "failed"
                     continue
+                spec = specs[name]
+                if group in WORKERS_GROUPS:
+                    if name != "runyard":
+                        continue
+                    spec = servers.with_workers(spec, WORKERS)
                 python = mlflow_python or Path(sys.executable)
-                run_one(specs[name], group, options, python, data, artifact)
+                run_one(spec, group, options, python, data, artifact)
                 if databases is not None:
                     databases.drop_all()
     finally:

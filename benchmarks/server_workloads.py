@@ -107,6 +107,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "history": ("history",),
     "long_history": ("history_paged", "history_bulk", "history_downsampled"),
     "concurrency": ("runs_get",),
+    # The same load on a runyard server started with one worker per CPU (server_suite.py).
+    "concurrency_workers": ("runs_get_workers",),
     "artifacts": ("artifacts",),
     "artifacts_small": ("artifacts_small",),
 }
@@ -422,6 +424,7 @@ def run_group(
             "paging": bench.paging_workload,
             "history": bench.history_workload,
             "runs_get": bench.runs_get_workload,
+            "runs_get_workers": bench.runs_get_workload,
             "artifacts": bench.artifacts_workload,
             "artifacts_small": bench.small_artifacts_workload,
             "history_paged": bench.history_paged_workload,

@@ -10,6 +10,7 @@ together). Nothing here talks to anything but the loopback interface.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -153,6 +154,16 @@ def fasttrackml_spec(*, install: bool, store_uri: StoreUri | None = None) -> Ser
 
     version = venvs.installed_version(python, "fasttrackml") or "?"
     return ServerSpec("fasttrackml", command, LOCAL_GET, version)
+
+
+def with_workers(spec: ServerSpec, workers: int) -> ServerSpec:
+    """``spec`` started with ``--workers workers`` (runyard and MLflow take the option)."""
+    command = spec.command
+
+    def more(scratch: Path, port: int) -> list[str]:
+        return [*command(scratch, port), "--workers", str(workers)]
+
+    return dataclasses.replace(spec, command=more, variant=f" (--workers {workers})")
 
 
 def runyard_spec(store_uri: StoreUri = sqlite_store) -> ServerSpec:

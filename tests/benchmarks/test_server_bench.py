@@ -23,12 +23,14 @@ from benchmarks import loadgen, rss
 from benchmarks.__main__ import parse_args
 from benchmarks.server_bulk import make_artifact_file
 from benchmarks.server_report import (
+    WORKERS,
     ServerCollected,
     render_server_table,
     server_rows,
 )
-from benchmarks.server_suite import ALL_GROUPS, GROUP_ORDER
+from benchmarks.server_suite import ALL_GROUPS, GROUP_ORDER, WORKERS_GROUPS
 from benchmarks.server_workloads import GROUPS, SERVER_FULL, SERVER_QUICK
+from benchmarks.servers import ServerSpec, with_workers
 
 MB = 1_000_000
 
@@ -200,6 +202,35 @@ def test_table_shares_footnotes_and_marks_notes() -> None:
     assert downsampled.count("n/a (2)") == 2
     assert "1. FastTrackML: one page." in lines
     assert "2. MLflow, FastTrackML: a runyard endpoint." in lines
+
+
+def test_the_workers_row_compares_runyard_workers_with_the_others_plain_figures() -> None:
+    data = ServerCollected(ALL_GROUPS)
+    data.values = {
+        "runyard": {
+            "runs_get": {"requests_per_s": 2_000.0},
+            "runs_get_workers": {"requests_per_s": 4_000.0},
+        },
+        "mlflow": {"runs_get": {"requests_per_s": 100.0}},
+        "fasttrackml": {"runs_get": {"requests_per_s": 3_200.0}},
+    }
+    lines = render_server_table(data, SERVER_FULL, quick=False).splitlines()
+    plain = next(line for line in lines if "raw: runs/get, 16" in line)
+    workers = next(line for line in lines if f"`--workers {WORKERS}`" in line)
+    assert "2,000 req/s" in plain
+    assert "1.6× slower" in plain
+    cells = [c.strip() for c in workers.split("|")]
+    assert cells[2:5] == ["4,000 req/s", "100 req/s", "3,200 req/s"]
+    assert cells[5:7] == ["40.0× faster", "1.25× faster"]
+    assert GROUPS["concurrency_workers"] == ("runs_get_workers",)
+    assert "concurrency_workers" in WORKERS_GROUPS
+
+
+def test_with_workers_appends_the_option_and_names_the_variant(tmp_path: Path) -> None:
+    spec = ServerSpec("runyard", lambda scratch, port: ["runyard", "server", "--port", str(port)])
+    more = with_workers(spec, 3)
+    assert more.command(tmp_path, 5000) == ["runyard", "server", "--port", "5000", "--workers", "3"]
+    assert (more.name, more.variant) == ("runyard", " (--workers 3)")
 
 
 def test_default_run_is_the_core_on_both_backends() -> None:
