@@ -44,6 +44,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _csrf_ok(scope: Scope, expected: str | None) -> bool:
+    """Whether the request carries the session's CSRF token (compared in constant time)."""
+    given = (_header(scope, b"x-csrf-token") or "").encode("latin-1")
+    return hmac.compare_digest(given, (expected or "\0").encode())
+
+
 def _cookie(scope: Scope, name: str) -> str | None:
     raw = _header(scope, b"cookie")
     if not raw:
@@ -96,11 +102,12 @@ class AuthMiddleware:
         if principal is None:
             await self._unauthenticated(scope, send, path, basic_challenge=not stale_session)
             return
-        method = scope["method"]
-        csrf_needed = principal.via == "session" and method not in _SAFE
-        csrf_given = (_header(scope, b"x-csrf-token") or "").encode("latin-1")
-        csrf_ok = hmac.compare_digest(csrf_given, (principal.csrf or "\0").encode())
-        if csrf_needed and path not in _SELF_CHECKED and not csrf_ok:
+        if (
+            principal.via == "session"
+            and scope["method"] not in _SAFE
+            and path not in _SELF_CHECKED
+            and not _csrf_ok(scope, principal.csrf)
+        ):
             await self._refuse(scope, send, 403, "PERMISSION_DENIED",
                                "Missing or wrong CSRF token (X-CSRF-Token).", path)  # fmt: skip
             return
