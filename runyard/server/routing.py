@@ -190,10 +190,10 @@ def _guarded(
     auth = context.auth
     name = f"{endpoint.namespace}{endpoint.path}"
     rules = auth.rules_of(endpoint)
-    # Reads an admin makes go straight to the handler: admins pass every check and reads are
-    # not audited. Searches keep their rule (it shapes their parameters), as do rules with an
-    # after-effect.
-    admin_direct = {
+    # Plain reads (not searches, whose rule shapes their parameters, nor rules with an
+    # after-effect) are checked, then go straight to the handler; an admin's skip the check as
+    # well (admins pass every check, and reads are not audited).
+    plain = {
         method: not write and not rule.after and rule.kind not in ("narrow", "filter")
         for method, (rule, write) in rules.items()
     }
@@ -201,7 +201,8 @@ def _guarded(
     async def run(request: Request) -> Response:
         principal = request.scope["state"]["principal"]
         method = request.method
-        direct = principal is not None and principal.is_admin and admin_direct[method]
+        read = plain[method]
+        direct = read and principal is not None and principal.is_admin
         access = None if direct else auth.prepare(principal, rules[method])
         error_code = None
         try:
@@ -210,10 +211,11 @@ def _guarded(
                 params[key] = request.path_params[key]
             params["_principal"] = principal
             handler = handlers.get(method, endpoint.handler)
-            if access is None:
+            if access is not None:
+                auth.check(access, params)
+            if read or access is None:
                 result = await handler(context, params)
             else:
-                auth.check(access, params)
                 result = await access.call(handler, context, params)
             response = result if isinstance(result, Response) else json_response(result)
         except RunyardError as exc:
