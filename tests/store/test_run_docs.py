@@ -1,11 +1,13 @@
-"""``search_run_docs``: runs/search pages as JSON ``Run`` messages straight from rows must be
-byte for byte what the entities give through ``run_to_json`` — key order, NaN, empty parts,
-dataset inputs and logged models included."""
+"""``search_run_docs``: runs/search pages as JSON ``Run`` messages straight from rows must
+serialize byte for byte as the entities do through ``run_to_json`` — key order, NaN, empty
+parts, dataset inputs, logged models and strings that need escaping included (on SQLite params
+and tags arrive as JSON text built by SQLite)."""
 
 from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from runyard.entities import (
@@ -22,6 +24,15 @@ from runyard.entities import (
 from runyard.protocol.codec import run_to_json
 from runyard.store.sql.store import SqlTrackingStore
 
+#: A value every JSON writer must escape alike: quotes, backslash, control characters, slash,
+#: non-ASCII (two-, three- and four-byte UTF-8), a line separator.
+_ODD = 'q"\\ /\n\t\r\b\f\x01\x1f\x7f é✓😀 \u2028'
+
+
+def _nul(store: SqlTrackingStore) -> str:
+    """A NUL character where the database can hold one (PostgreSQL text cannot)."""
+    return "\x00end" if store._engine.dialect.name == "sqlite" else ""
+
 
 def _seed(store: SqlTrackingStore, exp_id: str, count: int) -> None:
     """Runs with every kind of child, some with none, one running, one deleted."""
@@ -36,8 +47,17 @@ def _seed(store: SqlTrackingStore, exp_id: str, count: int) -> None:
                     Metric("big", float("inf"), 5, 0),
                     Metric("small", -float("inf"), 5, 0),
                 ],
-                params=[Param("lr", str(i)), Param("opt", "adam"), Param("empty", "")],
-                tags=[RunTag("team", f"t{i % 2}"), RunTag("note", "x" * 300)],
+                params=[
+                    Param("lr", str(i)),
+                    Param("opt", "adam"),
+                    Param("empty", ""),
+                    Param("odd", _ODD + _nul(store)),
+                ],  # fmt: skip
+                tags=[
+                    RunTag("team", f"t{i % 2}"),
+                    RunTag("note", "x" * 300),
+                    RunTag(f"k{_ODD}", _ODD),
+                ],  # fmt: skip
             )
         if i % 4 == 0:
             dataset = Dataset(f"data-{i}", f"d{i}", "local", f"/data/{i}", '{"a": 1}')
@@ -67,7 +87,7 @@ def test_docs_are_run_to_json_of_the_runs(
                 runs = store.search_runs([exp_id], None, view, page_size, order, token)
                 docs = store.search_run_docs([exp_id], None, view, page_size, order, token)
                 expected = [run_to_json(r) for r in runs]
-                assert json.dumps(list(docs)) == json.dumps(expected)
+                assert orjson.dumps(list(docs)) == orjson.dumps(expected)
                 assert docs.token == runs.token
                 pages += 1
                 token = runs.token
@@ -81,10 +101,13 @@ def test_a_filtered_page_and_an_empty_one(store: SqlTrackingStore, exp_id: str) 
     docs = store.search_run_docs(
         [exp_id], "params.opt = 'adam' and metrics.acc > 0.2", max_results=10
     )
+    docs = json.loads(orjson.dumps(list(docs)))  # params and tags may be JSON text until sent
     assert sorted(d["info"]["run_name"] for d in docs) == ["run-3", "run-6", "run-9"]
     for doc in docs:
         params = {p["key"]: p["value"] for p in doc["data"]["params"]}
-        assert params == {"lr": doc["info"]["run_name"][4:], "opt": "adam", "empty": ""}
+        assert params == {"lr": doc["info"]["run_name"][4:], "opt": "adam", "empty": "",
+                          "odd": _ODD + _nul(store)}  # fmt: skip
+        assert {t["key"]: t["value"] for t in doc["data"]["tags"]}[f"k{_ODD}"] == _ODD
     metrics = {m["key"]: m["value"] for m in docs[0]["data"]["metrics"]}
     assert metrics["loss"] == "NaN"
     assert list(store.search_run_docs([exp_id], "params.opt = 'sgd'")) == []

@@ -219,6 +219,13 @@ def _of_runs_select(what: str, match: Match) -> Any:
     if what == "input_tags":
         it = t.input_tags
         return select(it.c.input_uuid, it.c.name, it.c.value).where(match(it.c.input_uuid))
+    if what in ("params_json", "tags_json"):
+        # SQLite: each run's params (tags) as MLflow's JSON list of {"key", "value"}, built by
+        # SQLite's JSON functions in (run, key) order, the primary key's, which GROUP BY walks.
+        kv = (t.params if what == "params_json" else t.run_tags).c
+        names = literal_column("'key'"), literal_column("'value'")
+        doc = func.json_group_array(func.json_object(names[0], kv.key, names[1], kv.value))
+        return select(kv.run_uuid, doc).where(match(kv.run_uuid)).group_by(kv.run_uuid)
     table = {"params": t.params, "tags": t.run_tags, "metrics": t.metric_summaries}[what]
     c = table.c
     extra = [c.timestamp, c.step, c.is_nan] if what == "metrics" else []
