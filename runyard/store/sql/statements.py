@@ -223,8 +223,9 @@ def _of_runs_select(what: str, match: Match) -> Any:
         # SQLite: each run's params (tags) as MLflow's JSON list of {"key", "value"}, built by
         # SQLite's JSON functions in (run, key) order, the primary key's, which GROUP BY walks.
         kv = (t.params if what == "params_json" else t.run_tags).c
-        names = literal_column("'key'"), literal_column("'value'")
-        doc = func.json_group_array(func.json_object(names[0], kv.key, names[1], kv.value))
+        key: Any = literal_column("'key'")
+        value: Any = literal_column("'value'")
+        doc = func.json_group_array(func.json_object(key, kv.key, value, kv.value))
         return select(kv.run_uuid, doc).where(match(kv.run_uuid)).group_by(kv.run_uuid)
     table = {"params": t.params, "tags": t.run_tags, "metrics": t.metric_summaries}[what]
     c = table.c
