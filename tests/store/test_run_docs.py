@@ -29,6 +29,19 @@ from runyard.store.sql.store import SqlTrackingStore
 _ODD = 'q"\\ /\n\t\r\b\f\x01\x1f\x7f é✓😀 \u2028'
 
 
+def test_params_and_tags_are_written_as_orjson_writes_them(
+    store: SqlTrackingStore, exp_id: str
+) -> None:
+    """The JSON text SQLite builds is byte for byte orjson's, escapes included."""
+    _seed(store, exp_id, 1)
+    (doc,) = store.search_run_docs([exp_id], None)
+    body = orjson.dumps(doc)
+    (run,) = store.search_runs([exp_id], None)
+    for part, values in (("params", run.data.params), ("tags", run.data.tags)):
+        listed = [{"key": k, "value": v} for k, v in values.items()]
+        assert b'"' + part.encode() + b'":' + orjson.dumps(listed) in body
+
+
 def _nul(store: SqlTrackingStore) -> str:
     """A NUL character where the database can hold one (PostgreSQL text cannot)."""
     return "\x00end" if store._engine.dialect.name == "sqlite" else ""
