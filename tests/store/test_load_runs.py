@@ -145,11 +145,11 @@ def test_zero_unknown_and_many_ids(store: SqlTrackingStore, exp_id: str) -> None
     with store._read() as conn:
         assert load_runs(conn, sql, []) == []
         unknown = [uuid.uuid4().hex for _ in range(3)]
-        assert sql.rows_of_runs(conn, "children", unknown).fetchall() == []
+        assert sql.rows_of_runs(conn, "children", unknown) == []
         # The largest page load_runs asks for at once (its chunk), mostly runs that do not
         # exist: SQLite's IN lists stay under its parameter limit, PostgreSQL gets one array.
         many = [uuid.uuid4().hex for _ in range(1996)] + run_ids
-        rows = sql.rows_of_runs(conn, "children", many).fetchall()
+        rows = sql.rows_of_runs(conn, "children", many)
     assert {row[0] for row in rows} == set(run_ids)
     kinds = {(row[0], row[1]) for row in rows}
     assert (run_ids[0], "p") in kinds
@@ -179,7 +179,7 @@ def test_one_prepared_statement_serves_every_page_size(
     sql = store._sql
     with store._read() as conn:
         for size in (1, 2, 3, 5, 8, 12, 12, 7):
-            rows = sql.rows_of_runs(conn, "children", run_ids[:size]).fetchall()
+            rows = sql.rows_of_runs(conn, "children", run_ids[:size])
             assert {row[0] for row in rows} == set(run_ids[:size])
         prepared = conn.execute(
             text("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%ANY%'")

@@ -99,7 +99,7 @@ def load_inputs(
     conn: Connection, sql: Statements, ids: Sequence[str]
 ) -> dict[str, list[DatasetInput]]:
     """Dataset inputs (with their tags) of several runs."""
-    rows = sql.rows_of_runs(conn, "inputs", ids).fetchall()
+    rows = sql.rows_of_runs(conn, "inputs", ids)
     if not rows:
         return {}
     tags: dict[str, list[InputTag]] = defaultdict(list)

@@ -288,17 +288,21 @@ class Statements:
             )
         return found
 
-    def rows_of_runs(self, conn: Connection, what: str, ids: Sequence[str]) -> Any:
-        """Execute :meth:`of_runs` for ``ids``; returns the DBAPI cursor.
+    def rows_of_runs(self, conn: Connection, what: str, ids: Sequence[str]) -> list[Any]:
+        """Execute :meth:`of_runs` for ``ids``; returns its rows (tuples).
 
         On PostgreSQL the ids go as one array (``= ANY(:ids)``): the statement's text is the
         same for every page size, so the driver prepares it on the server after a few
-        executions and PostgreSQL stops planning it again.
+        executions and PostgreSQL stops planning it again. The rows are fetched at once:
+        iterating a psycopg cursor costs a Python call per row, which was 30 % of a 1,000-run
+        page (``fetchall`` converts them in one call).
         """
         if self._dialect.name == "postgresql":
-            return self.of_runs_any(what).run(conn, ids=list(ids))
-        named = {f"r{i}": value for i, value in enumerate(ids)}
-        return self.of_runs(what, len(ids)).run(conn, **named)
+            cursor = self.of_runs_any(what).run(conn, ids=list(ids))
+        else:
+            named = {f"r{i}": value for i, value in enumerate(ids)}
+            cursor = self.of_runs(what, len(ids)).run(conn, **named)
+        return cursor.fetchall()  # type: ignore[no-any-return]
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
