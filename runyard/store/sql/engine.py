@@ -150,6 +150,7 @@ def read_engine(engine: Engine) -> Engine:
     reader = _READERS.get(engine)
     if reader is None:
         url = engine.url
+        options = pool_options()
         reader = create_engine(
             url,
             isolation_level="AUTOCOMMIT",
@@ -157,9 +158,8 @@ def read_engine(engine: Engine) -> Engine:
             # (and ~4 % of a runs/get) for nothing.
             pool_reset_on_return=None,
             connect_args=_connect_args(url.render_as_string(hide_password=True)),
-            **pool_options(),
+            **options,
         )
-        options = pool_options()
         # Holders never take the last connection of the pool (defaults: 5 + 10 overflow).
         capacity = options.get("pool_size", 5) + options.get("max_overflow", 10)
         held = HeldReads(

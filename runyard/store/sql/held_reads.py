@@ -49,16 +49,16 @@ class HeldReads:
         caller checks a connection out of the pool as usual)."""
         if asyncio._get_running_loop() is None:
             return None
-        found = self._held.get(threading.get_ident())
+        ident = threading.get_ident()
+        found = self._held.get(ident)
         if found is not None:
             conn = found[1]
             if not conn.invalidated and not conn.closed and time.monotonic() < found[2]:
                 return conn
-            self._release(threading.get_ident())
-        return self._hold()
+            self._release(ident)
+        return self._hold(ident)
 
-    def _hold(self) -> Connection | None:
-        ident = threading.get_ident()
+    def _hold(self, ident: int) -> Connection | None:
         with self._lock:
             if len(self._held) >= self._limit:
                 for other, (thread, _conn, _since) in list(self._held.items()):
