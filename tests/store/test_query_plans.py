@@ -223,3 +223,24 @@ def test_run_read(seeded: Seeded) -> None:
     run = seeded.store.get_run(seeded.run_id)
     assert set(run.data.metrics) == set(METRIC_KEYS)
     assert len(run.data.params) == 8
+
+
+def test_page_children_by_index(seeded: Seeded) -> None:
+    """A page of 100 runs reads its children by index. On PostgreSQL the ids travel as one
+    array that the planner must not see: planned for 100 known ids, it chose sequential
+    scans of params, tags and summaries (8 ms instead of 2 at 5,000 runs)."""
+    sql = Statements(seeded.engine.dialect)
+    page = seeded.store.search_runs([seeded.experiment_id], max_results=100)
+    ids = [run.info.run_id for run in page]
+    assert len(ids) == 100
+    if seeded.dialect == "postgresql":
+        plan = explain_prepared(seeded, sql.of_runs_any("children"), ids=ids)
+    else:
+        plan = explain_prepared(seeded, sql.of_runs("children", len(ids)), **{
+            f"r{i}": run_id for i, run_id in enumerate(ids)})  # fmt: skip
+    assert_indexed(seeded, plan, "params of a run", "summary by run and key")
+    with seeded.engine.connect() as conn:
+        rows = sql.rows_of_runs(conn, "children", ids)
+    params = [row for row in rows if row[1] == "p"]
+    assert {row[0] for row in params} == set(ids)
+    assert len(params) == 8 * len(ids)

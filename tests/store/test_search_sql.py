@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 from runyard.entities import ViewType
 from runyard.errors import InvalidFilter, InvalidParameterValue
 from runyard.store.sql import schema
-from runyard.store.sql.search_sql import select_experiments, select_runs
+from runyard.store.sql.search_sql import plan_runs, select_experiments, select_runs
 
 MAX_DOUBLE = 1.7976931348623157e308
 NAN = float("nan")
@@ -731,3 +731,20 @@ def test_experiment_paging(
 def test_invalid_experiment_searches(filter_string: str | None, order_by: list[str] | None) -> None:
     with pytest.raises(InvalidFilter):
         select_experiments(ViewType.ALL, filter_string, order_by, 0, 10)
+
+
+def test_plans_are_kept_per_question() -> None:
+    """The same search reuses its plan; any difference in the question builds another; a bad
+    question is refused every time, never kept."""
+    question = ("metrics.m1 > 0.5 and params.p1 = 'x'", ViewType.ACTIVE_ONLY, ["metrics.m2 DESC"])
+    kept = plan_runs([1], *question)
+    assert plan_runs(["1"], *question) is kept  # ids as the REST API sends them
+    assert plan_runs([1, 2], *question) is not kept
+    assert plan_runs([1], "metrics.m1 > 0.6 and params.p1 = 'x'", *question[1:]) is not kept
+    assert plan_runs([1], question[0], ViewType.ALL, question[2]) is not kept
+    assert plan_runs([1], question[0], question[1], ["metrics.m2 ASC"]) is not kept
+    for _ in range(2):
+        with pytest.raises(InvalidFilter):
+            plan_runs([1], "metrics.m1 >", ViewType.ACTIVE_ONLY, None)
+        with pytest.raises(InvalidParameterValue):
+            plan_runs(["one"], None, ViewType.ACTIVE_ONLY, None)
