@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from runyard.entities import Param
+from runyard.entities import Metric, Param
 from runyard.errors import RunyardError
 from runyard.store.sql.held_reads import HeldReads
 from runyard.store.sql.store import SqlTrackingStore
@@ -224,3 +224,32 @@ def test_closing_the_store_closes_held_connections(pg_uri: str, tmp_path: Path) 
     store.close()
     assert len(_held(store)) == 0
     assert _sessions(pg_uri) == 0
+
+
+def test_run_searches_are_planned_each_time_fixed_reads_are_prepared(
+    pg_store: SqlTrackingStore,
+) -> None:
+    """psycopg prepares a statement run five times; a run search must not be (its generic plan
+    ignores the filter's values, and ad-hoc searches would crowd out the hot statements),
+    while the fixed reads stay prepared on the held connection."""
+    store = pg_store
+    exp = store.create_experiment("plans")
+    for i in range(3):
+        run_id = store.create_run(exp, "u", i, [], f"r{i}").info.run_id
+        store.log_batch(run_id, [Metric("m", float(i), 0, 0)], [Param("p", "x")])
+
+    def reads() -> tuple[list[str], int]:
+        for _ in range(12):
+            found = store.search_runs([exp], "metrics.m >= 1 and params.p = 'x'", max_results=2,
+                                      order_by=["metrics.m DESC"])  # fmt: skip
+            assert [r.data.metrics["m"] for r in found] == [2.0, 1.0]
+            assert store.get_run(run_id).data.params == {"p": "x"}
+        with store._read() as conn:
+            threshold = conn.connection.driver_connection.prepare_threshold
+            statements = conn.execute(text("SELECT statement FROM pg_prepared_statements"))
+            return [str(s) for s in statements.scalars()], threshold
+
+    prepared, threshold = _in_loop(reads)
+    assert threshold == 5  # restored after each search
+    assert prepared, "the fixed reads are prepared"
+    assert not [s for s in prepared if "lead_metric" in s or "f0_metric" in s], prepared

@@ -180,6 +180,30 @@ def held_reads(engine: Engine) -> HeldReads | None:
     return _HELD.get(engine)
 
 
+@contextlib.contextmanager
+def planned_each_time(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: psycopg does not prepare the statements run inside, so the server plans
+    each for its values (a no-op elsewhere).
+
+    psycopg prepares a statement on the server once it has run five times; five executions
+    later PostgreSQL may switch it to a generic plan, made without the values. For a run
+    search that is a gamble: on 5,000 runs the generic plan of a filtered search ordered by a
+    metric took 14 ms against 11 for the planned one, and a filter's selectivity changes with
+    its values. Ad-hoc searches would also push the fixed statements of the hot paths out of
+    psycopg's 100 prepared statements per connection.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver: Any = conn.connection.driver_connection
+    saved = driver.prepare_threshold
+    driver.prepare_threshold = None
+    try:
+        yield
+    finally:
+        driver.prepare_threshold = saved
+
+
 def _disposer(reader: Engine, held: HeldReads) -> Any:
     def dispose(_engine: Engine) -> None:
         held.close_all()

@@ -31,6 +31,7 @@ from runyard.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_TH
 from runyard.store.search.paging import decode_page_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase, parse_experiment_id
+from runyard.store.sql.engine import planned_each_time
 from runyard.store.sql.logged_models import link_run_models
 from runyard.store.sql.rows import load_inputs, load_runs, metric_value, run_info_from_row
 from runyard.store.sql.run_docs import load_run_docs
@@ -280,7 +281,8 @@ class RunOps(SqlBase):
             if self._engine.dialect.name == "sqlite":
                 driver = driving_clause(conn, filter_string, _FEW_RUNS)
             plan = plan_runs(exp_ids, filter_string, run_view_type, list(order_by or []), driver)
-            rows = fetch_run_page(conn, plan, offset, max_results + 1)
+            with planned_each_time(conn):
+                rows = fetch_run_page(conn, plan, offset, max_results + 1)
             found = load(conn, self._sql, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(found, token)
