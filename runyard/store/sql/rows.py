@@ -27,6 +27,7 @@ from runyard.store.sql import schema as t
 from runyard.store.sql.statements import Statements
 
 __all__ = [
+    "RUNS_PER_ROUND",
     "experiment_from_row",
     "load_experiment_tags",
     "load_inputs",
@@ -37,8 +38,9 @@ __all__ = [
 ]
 
 _NAN = float("nan")
-# Keeps IN (...) lists far below every database's bound-parameter limit.
-_CHUNK = 2000
+#: Runs per round of child queries: keeps IN (...) lists far below every database's
+#: bound-parameter limit (``load_runs``, ``run_docs.load_run_docs``).
+RUNS_PER_ROUND = 2000
 
 
 def metric_value(value: float, is_nan: bool) -> float:
@@ -205,11 +207,11 @@ class _Children:
 def load_runs(conn: Connection, sql: Statements, run_rows: Sequence[Any]) -> list[Run]:
     """Full Run entities for ``runs`` rows: on PostgreSQL one query per 2,000 runs (two more
     when some have dataset inputs), on SQLite one per table."""
-    if len(run_rows) > _CHUNK:
+    if len(run_rows) > RUNS_PER_ROUND:
         return [
             run
-            for start in range(0, len(run_rows), _CHUNK)
-            for run in load_runs(conn, sql, run_rows[start : start + _CHUNK])
+            for start in range(0, len(run_rows), RUNS_PER_ROUND)
+            for run in load_runs(conn, sql, run_rows[start : start + RUNS_PER_ROUND])
         ]
     ids = [r.run_uuid for r in run_rows]
     if not ids:

@@ -18,13 +18,11 @@ from orjson import Fragment
 from sqlalchemy import Connection
 
 from runyard.protocol.codec import dataset_input_to_json, wire_double
-from runyard.store.sql.rows import load_inputs, run_models
+from runyard.store.sql.rows import RUNS_PER_ROUND, load_inputs, run_models
 from runyard.store.sql.statements import Statements
 
 __all__ = ["load_run_docs"]
 
-#: Runs per round of child queries, as in ``load_runs``.
-_CHUNK = 2000
 _NAN = float("nan")
 _Links = dict[str, list[tuple[int, str, str]]]
 
@@ -110,11 +108,11 @@ def load_run_docs(
     conn: Connection, sql: Statements, run_rows: Sequence[Any]
 ) -> list[dict[str, Any]]:
     """``Run`` messages (``runyard.protocol.codec.run_to_json`` form) for ``runs`` rows."""
-    if len(run_rows) > _CHUNK:
+    if len(run_rows) > RUNS_PER_ROUND:
         return [
             doc
-            for start in range(0, len(run_rows), _CHUNK)
-            for doc in load_run_docs(conn, sql, run_rows[start : start + _CHUNK])
+            for start in range(0, len(run_rows), RUNS_PER_ROUND)
+            for doc in load_run_docs(conn, sql, run_rows[start : start + RUNS_PER_ROUND])
         ]
     ids = [r[0] for r in run_rows]
     if not ids:
