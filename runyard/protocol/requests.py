@@ -124,6 +124,8 @@ def _enum(enum: str) -> Callable[[str, Any], str]:
 
 
 def _message(name: str, value: Any) -> dict[str, Any]:
+    if type(value) is dict:  # decoded JSON, held by nobody else: no copy (1,000 per batch)
+        return value
     if isinstance(value, Mapping):
         return dict(value)
     raise _bad(name, value, "an object")
