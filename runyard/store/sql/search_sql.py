@@ -450,9 +450,10 @@ def plan_runs(
     key = (tuple(_experiment_ids(experiment_ids)), filter_string, run_view_type,
            tuple(order_by or ()), driver)  # fmt: skip
     try:
-        return _kept_plan(*key)
+        hash(key)
     except TypeError:  # an unhashable entry: not a string, which the parser will say
         return _plan_runs(*key)
+    return _kept_plan(*key)
 
 
 #: Run search plans kept by :func:`plan_runs` (least recently used go first).
