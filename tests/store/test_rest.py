@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import math
 import os
+import ssl
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import certifi
 import httpx
 import orjson
 import pytest
@@ -303,9 +305,21 @@ def test_auth_user_agent_and_path_prefix(monkeypatch: pytest.MonkeyPatch) -> Non
     store.close()
 
 
-def test_insecure_tls_and_ca_bundle_settings() -> None:
+def test_insecure_tls_and_ca_bundle_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     assert HttpConfig(insecure_tls=True).verify() is False
-    assert HttpConfig().verify() is True
+    default = HttpConfig().verify()
+    assert isinstance(default, ssl.SSLContext)
+    assert default.verify_mode == ssl.CERT_REQUIRED
+    assert default.check_hostname
+    assert default.cert_store_stats()["x509_ca"] > 0  # a CA bundle is loaded
+    # One context per process and settings: the CA bundle is read once, not per session.
+    assert HttpConfig(timeout=5).verify() is default
+    bundle = HttpConfig(server_cert_path=certifi.where()).verify()
+    assert isinstance(bundle, ssl.SSLContext)
+    assert bundle is not default
+    assert bundle.verify_mode == ssl.CERT_REQUIRED
 
 
 def test_methods_paths_and_bodies_follow_mlflow() -> None:
