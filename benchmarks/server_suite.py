@@ -37,14 +37,24 @@ RESULTS_JSON = LOG_DIR.parent / "server-results.json"
 CLIENT_SCRIPT = BENCH_DIR / "client_workload.py"
 CLIENT_GROUPS: dict[str, tuple[str, ...]] = {
     "client_log_metric": ("client_log_metric",),
+    "client_log_metric_async": ("client_log_metric_async",),
+    "client_log_metric_own": ("client_log_metric_own",),
     "client_runs": ("client_runs",),
+    "client_runs_own": ("client_runs_own",),
 }
+#: Client groups run by runyard's own client (``import runyard as mlflow``, runyard's venv).
+OWN_CLIENT_GROUPS = ("client_log_metric_own", "client_runs_own")
+#: Client groups run with MLflow's asynchronous logging on.
+ASYNC_CLIENT_GROUPS = ("client_log_metric_async",)
 #: Group order: each group runs on every server before the next group starts.
 GROUP_ORDER = (
     "client_log_metric",
+    "client_log_metric_own",
+    "client_log_metric_async",
     "log_batch",
     "runs",
     "client_runs",
+    "client_runs_own",
     "history",
     "long_history",
     "concurrency",
@@ -61,6 +71,12 @@ SERVER_ORDER = ("runyard", "fasttrackml", "mlflow")
 #: Groups only runyard runs, on a server started with one worker per CPU (``--workers N``):
 #: FastTrackML (Go) uses every core by default, runyard one process unless told otherwise.
 WORKERS_GROUPS = ("concurrency_workers",)
+#: Groups that run on some servers only: runyard's own client talks to runyard; the runyard
+#: client rows compare with the official client in MLflow's asynchronous mode on the others.
+GROUP_SERVERS: dict[str, tuple[str, ...]] = {
+    **{group: ("runyard",) for group in (*WORKERS_GROUPS, *OWN_CLIENT_GROUPS)},
+    **{group: ("mlflow", "fasttrackml") for group in ASYNC_CLIENT_GROUPS},
+}
 
 
 @dataclass(frozen=True)
@@ -162,6 +178,10 @@ def workload_job(
             str(sizes.client_runs),
         )
         env = {"MLFLOW_TRACKING_URI": url, **CLIENT_ENV}
+        if group in ASYNC_CLIENT_GROUPS:
+            env["MLFLOW_ENABLE_ASYNC_LOGGING"] = "true"
+        if group in OWN_CLIENT_GROUPS:
+            return Job(column, group, Path(sys.executable), (*args, "--library", "runyard"), env)
         return Job(column, group, mlflow_python, args, env)
     extra: tuple[str, ...] = ()
     if group == "artifacts" and artifact is not None:
@@ -265,13 +285,13 @@ def _run_all(options: SuiteOptions, data: ServerCollected, databases: pg.Databas
             for name in SERVER_ORDER:
                 if name not in specs:
                     continue
+                if name not in GROUP_SERVERS.get(group, SERVERS):
+                    continue
                 if group in CLIENT_GROUPS and mlflow_python is None:
                     data.failures.setdefault(name, {})[group] = "failed"
                     continue
                 spec = specs[name]
                 if group in WORKERS_GROUPS:
-                    if name != "runyard":
-                        continue
                     spec = servers.with_workers(spec, WORKERS)
                 python = mlflow_python or Path(sys.executable)
                 run_one(spec, group, options, python, data, artifact)

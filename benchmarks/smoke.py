@@ -4,8 +4,9 @@ It runs, one after the other, with no venv created or installed into and no MLfl
 trackio or FastTrackML:
 
 - the embedded suite's groups at their ``--quick`` sizes (``--only runyard``);
-- the tracking-server suite's raw-HTTP groups at their ``--quick`` sizes against
-  ``runyard server`` on SQLite (the official-client groups need the MLflow venv: skipped);
+- the tracking-server suite's raw-HTTP groups and runyard's own client groups at their
+  ``--quick`` sizes against ``runyard server`` on SQLite (the official-client groups need
+  the MLflow venv: skipped);
 - the soak suite for 15 s (:data:`benchmarks.soak.SOAK_SMOKE`).
 
 Every workload verifies what it reads back, exactly as in a full run, so a smoke run
@@ -54,7 +55,11 @@ def server_smoke(command: str, http_client: str) -> tuple[str, bool]:
     artifact = server_suite.ArtifactSource(options.sizes.artifact_bytes)
     try:
         for group in server_suite.GROUP_ORDER:
-            if group in server_suite.CLIENT_GROUPS or "runyard" not in specs:
+            if "runyard" not in specs or "runyard" not in server_suite.GROUP_SERVERS.get(
+                group, SERVERS
+            ):
+                continue
+            if group in server_suite.CLIENT_GROUPS and group not in server_suite.OWN_CLIENT_GROUPS:
                 continue  # the official client lives in the MLflow venv
             python = Path(sys.executable)
             server_suite.run_one(specs["runyard"], group, options, python, data, artifact)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -28,7 +30,14 @@ from benchmarks.server_report import (
     render_server_table,
     server_rows,
 )
-from benchmarks.server_suite import ALL_GROUPS, GROUP_ORDER, WORKERS_GROUPS
+from benchmarks.server_suite import (
+    ALL_GROUPS,
+    GROUP_ORDER,
+    GROUP_SERVERS,
+    WORKERS_GROUPS,
+    SuiteOptions,
+    workload_job,
+)
 from benchmarks.server_workloads import GROUPS, SERVER_FULL, SERVER_QUICK
 from benchmarks.servers import ServerSpec, with_workers
 
@@ -224,6 +233,62 @@ def test_the_workers_row_compares_runyard_workers_with_the_others_plain_figures(
     assert cells[5:7] == ["40.0× faster", "1.25× faster"]
     assert GROUPS["concurrency_workers"] == ("runs_get_workers",)
     assert "concurrency_workers" in WORKERS_GROUPS
+
+
+def test_runyard_client_rows_compare_with_the_official_client_sync_and_async() -> None:
+    data = ServerCollected(ALL_GROUPS)
+    sync = {"calls_per_s": 120.0, "end_to_end_calls_per_s": 100.0, "p50_ms": 8.0}
+    data.values = {
+        "runyard": {
+            "client_log_metric": {"calls_per_s": 450.0, "end_to_end_calls_per_s": 400.0},
+            "client_log_metric_own": {"end_to_end_calls_per_s": 20_000.0, "p50_ms": 0.004},
+            "client_runs_own": {"runs_per_s": 250.0},
+        },
+        "mlflow": {
+            "client_log_metric": sync,
+            "client_log_metric_async": {"end_to_end_calls_per_s": 200.0},
+            "client_runs": {"runs_per_s": 17.0},
+        },
+    }
+    lines = render_server_table(data, SERVER_FULL, quick=False).splitlines()
+    official = next(line for line in lines if "official client: calls/s over the loop" in line)
+    own = next(line for line in lines if "all stored" in line)
+    against_async = next(line for line in lines if "asynchronous logging" in line)
+    runs_own = next(line for line in lines if "runs as above, runyard's client" in line)
+    assert [c.strip() for c in official.split("|")][-3:-1] == ["", ""]  # no target there
+    cells = [c.strip() for c in own.split("|")]
+    assert cells[2:4] == ["20,000 calls/s", "100 calls/s"]
+    assert "200× faster" in own
+    assert "✅ met" in own
+    assert [c.strip() for c in against_async.split("|")][2:4] == ["20,000 calls/s", "200 calls/s"]
+    assert "250 runs/s | 17.0 runs/s" in runs_own
+
+
+def test_client_groups_run_the_right_client_on_the_right_servers(tmp_path: Path) -> None:
+    assert GROUP_SERVERS["client_log_metric_own"] == ("runyard",)
+    assert GROUP_SERVERS["client_runs_own"] == ("runyard",)
+    assert "runyard" not in GROUP_SERVERS["client_log_metric_async"]
+    assert "client_log_metric" not in GROUP_SERVERS  # every server
+    spec = ServerSpec("runyard", lambda scratch, port: ["runyard"])
+    server = SimpleNamespace(url="http://127.0.0.1:5999", process=SimpleNamespace(pid=1))
+    options = SuiteOptions(("runyard",), quick=True, install=False, mlflow_workers="1")
+    mlflow_python = tmp_path / "mlflow-python"
+
+    def job(group: str) -> Any:
+        return workload_job(spec, group, server, options, mlflow_python)  # type: ignore[arg-type]
+
+    own, official, in_async = (
+        job("client_log_metric_own"),
+        job("client_log_metric"),
+        job("client_log_metric_async"),
+    )
+    assert own.python == Path(sys.executable)
+    assert own.args[-2:] == ("--library", "runyard")
+    assert official.python == in_async.python == mlflow_python
+    assert "--library" not in official.args
+    assert in_async.env["MLFLOW_ENABLE_ASYNC_LOGGING"] == "true"
+    assert "MLFLOW_ENABLE_ASYNC_LOGGING" not in official.env
+    assert own.env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5999"
 
 
 def test_with_workers_appends_the_option_and_names_the_variant(tmp_path: Path) -> None:
