@@ -144,14 +144,17 @@ class ProxyServer:
     process: subprocess.Popen[bytes] = field(repr=False)
 
 
-def start_proxy_server(root: Path, s3: S3Server, prefix: str) -> ProxyServer:
-    """Start ``runyard server --artifacts-destination s3://<bucket>/<prefix>`` (store under
-    ``root``), configured for ``s3`` through the environment only, as an operator would."""
+def start_proxy_server(
+    root: Path, s3: S3Server, prefix: str, backend_store_uri: str | None = None
+) -> ProxyServer:
+    """Start ``runyard server --artifacts-destination s3://<bucket>/<prefix>`` (store: a SQLite
+    file under ``root``, or ``backend_store_uri``, whose schema must be current), configured
+    for ``s3`` through the environment only, as an operator would."""
     port = _free_port()
     command = [
         str(Path(sys.executable).parent / "runyard"),
         "server",
-        *("--backend-store-uri", f"sqlite:///{root / 'db.sqlite'}"),
+        *("--backend-store-uri", backend_store_uri or f"sqlite:///{root / 'db.sqlite'}"),
         *("--artifacts-destination", f"s3://{s3.bucket}/{prefix}"),
         *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
     ]
