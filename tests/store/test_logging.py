@@ -38,6 +38,34 @@ def test_failed_batch_writes_nothing(store: SqlTrackingStore, run_id: str) -> No
     assert store.get_metric_history(run_id, "m") == []
 
 
+def test_a_batch_repeating_stored_points_keeps_the_rest(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    """On PostgreSQL points first go in without ON CONFLICT; a batch that repeats stored
+    points is rolled back and written again: its params, tags and new points all land once."""
+    if store.engine.dialect.name == "postgresql":
+        assert store._sql.insert_new_points is not None  # the optimistic path is in use
+    first = [Metric("loss", 1.0 / (s + 1), 100 + s, s) for s in range(4)]
+    store.log_batch(run_id, first, params=[Param("a", "1")])
+    store.log_batch(
+        run_id,
+        [*first[2:], Metric("loss", 0.1, 200, 9), Metric("acc", 0.5, 200, 9)],
+        params=[Param("a", "1"), Param("b", "2")],
+        tags=[RunTag("t", "v")],
+    )
+    run = store.get_run(run_id)
+    assert run.data.params == {"a": "1", "b": "2"}
+    assert run.data.tags["t"] == "v"
+    assert run.data.metrics == {"loss": 0.1, "acc": 0.5}
+    history = store.get_metric_history(run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [
+        *[(s, 1.0 / (s + 1)) for s in range(4)],
+        (9, 0.1),
+    ]
+    summaries = {m.key: m.count for m in store.get_metric_summaries(run_id)}
+    assert summaries == {"loss": 5, "acc": 1}
+
+
 def test_tags_upsert(store: SqlTrackingStore, run_id: str) -> None:
     store.log_batch(run_id, tags=[RunTag("t", "1")])
     store.log_batch(run_id, tags=[RunTag("t", "2")])
@@ -156,6 +184,8 @@ def test_integers_beyond_64_bits_are_refused(store: SqlTrackingStore, run_id: st
         store.log_batch(run_id, [Metric("m", 1.0, 2**64, 0)])
     with pytest.raises(InvalidParameterValue, match="Invalid value"):
         store.log_batch(run_id, [Metric("m", 1.0, 0, -(2**63) - 1)])
+    with pytest.raises(InvalidParameterValue, match="Invalid value"):  # many rows: arrays
+        store.log_batch(run_id, [Metric("m", 1.0, 1, 0), Metric("m", 1.0, 2**64, 1)])
     assert store.get_metric_history(run_id, "m") == []
 
 

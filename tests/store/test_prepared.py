@@ -111,3 +111,25 @@ def test_postgresql_sends_column_arrays_unless_it_updates() -> None:
         index_elements=["series", "step"], set_={"value": base.excluded.value}
     )
     assert Prepared(update, pg, COLUMNS)._arrays is None
+    # unless the caller promises one row per key
+    assert "unnest(" in (Prepared(update, pg, COLUMNS, distinct_rows=True)._arrays or "")
+
+
+def test_distinct_upserts_update_in_one_statement(engine: Engine) -> None:
+    """``distinct_rows``: stored keys are updated (old + new value), new ones inserted; rows
+    that may repeat a key (``distinct=False``) still apply in order."""
+    base = insert(engine)
+    upsert = base.on_conflict_do_update(
+        index_elements=["series", "step"], set_={"value": base.excluded.value + points.c.value}
+    )
+    stmt = Prepared(upsert, engine.dialect, COLUMNS, distinct_rows=True)
+    with engine.begin() as conn:
+        stmt.run_rows(conn, [(0, s, float(s), None) for s in range(5)])
+        stmt.run_rows(conn, [(0, s, float(s), None) for s in range(3, 8)])
+        stmt.run_rows(conn, [(1, 0, 1.0, None), (1, 0, 2.0, None)], distinct=False)
+    assert stored(engine) == [
+        *[(0, s, float(s), None) for s in range(3)],
+        *[(0, s, float(2 * s), None) for s in range(3, 5)],
+        *[(0, s, float(s), None) for s in range(5, 8)],
+        (1, 0, 3.0, None),
+    ]

@@ -87,6 +87,10 @@ def _keys_of(metrics: Sequence[Metric] | CheckedPoints) -> set[str]:
     return {m.key for m in metrics}
 
 
+class _PointsStored(Exception):
+    """A fresh insert met a point stored already; its transaction is rolled back."""
+
+
 class LoggingOps(SqlBase):
     """log_batch and get_metric_history."""
 
@@ -131,10 +135,19 @@ class LoggingOps(SqlBase):
             self._series_cache.pop((run_id, key), None)
 
     def _write_points(
-        self, conn: Connection, run_id: str, metrics: Sequence[Metric] | CheckedPoints
+        self,
+        conn: Connection,
+        run_id: str,
+        metrics: Sequence[Metric] | CheckedPoints,
+        fresh: bool,
     ) -> None:
         """Insert metric points and update their series' summaries and, for long series, their
-        tiles (:mod:`~runyard.store.sql.metric_tiles`), in ``conn``'s transaction."""
+        tiles (:mod:`~runyard.store.sql.metric_tiles`), in ``conn``'s transaction.
+
+        ``fresh``: first try, on PostgreSQL, of a plain insert that raises
+        :class:`_PointsStored` when a point is stored already (the caller then writes the
+        batch again with ``fresh=False``).
+        """
         sql = self._sql
         points = metrics if isinstance(metrics, CheckedPoints) else point_rows(run_id, metrics)
         summaries = summary_rows(points)
@@ -145,10 +158,26 @@ class LoggingOps(SqlBase):
             ((sid, count, tiled),) = sql.upsert_summary.run(conn, **row).fetchall()
             ids = {key: sid}
             long = {key: (sid, count, bool(tiled))} if tiled or count >= TILE_THRESHOLD else {}
+        elif sql.upsert_summaries_returning is not None:
+            ids, long = {}, {}
+            for key, sid, count, tiled in sql.upsert_summaries_returning.fetch_rows(
+                conn, summaries
+            ):
+                ids[key] = sid
+                if tiled or count >= TILE_THRESHOLD:
+                    long[key] = (sid, count, bool(tiled))
         else:
             sql.upsert_summaries.run_rows(conn, summaries)
             ids, long = self._series_ids(conn, run_id, [s[1] for s in summaries])
-        inserted = sql.insert_points.run_rows(conn, [(ids[p[1]], *p[2:]) for p in points])
+        rows = [(ids[p[1]], *p[2:]) for p in points]
+        if fresh and sql.insert_new_points is not None:
+            dbapi = conn.dialect.loaded_dbapi
+            try:
+                inserted = sql.insert_new_points.run_rows(conn, rows)
+            except dbapi.IntegrityError as exc:  # pk_metric_points: the only constraint
+                raise _PointsStored from exc
+        else:
+            inserted = sql.insert_points.run_rows(conn, rows)
         duplicated = inserted != len(points)
         if duplicated:
             # Some points were stored already (a replayed batch, a point sent twice, an earlier
@@ -165,7 +194,12 @@ class LoggingOps(SqlBase):
         tags: Sequence[RunTag],
     ) -> None:
         try:
-            self._write_batch(run_id, metrics, params, tags)
+            try:
+                self._write_batch(run_id, metrics, params, tags, fresh=True)
+            except _PointsStored:
+                # Rolled back: again, keeping the points already stored (a replayed batch).
+                self._forget_series(run_id, metrics)
+                self._write_batch(run_id, metrics, params, tags, fresh=False)
         except BaseException:
             self._forget_series(run_id, metrics)
             raise
@@ -176,6 +210,7 @@ class LoggingOps(SqlBase):
         metrics: Sequence[Metric] | CheckedPoints,
         params: Sequence[Param],
         tags: Sequence[RunTag],
+        fresh: bool,
     ) -> None:
         sql = self._sql
         with self._write() as conn:
@@ -190,7 +225,7 @@ class LoggingOps(SqlBase):
                         conn, run_uuid=run_id, status=None, end_time=None, name=names[-1]
                     )
             if metrics:
-                self._write_points(conn, run_id, metrics)
+                self._write_points(conn, run_id, metrics, fresh)
                 if isinstance(metrics, CheckedPoints):
                     return
                 # MLflow 3: a point logged with a model id also belongs to that logged model.

@@ -376,7 +376,10 @@ def _merge_batch(
             rebuild.append(sid)
         else:
             rows += merged
-    upsert.run_rows(conn, rows)
+    # A batch that added levels merges into the tiles it has just rolled up: those rows apply
+    # one after the other.
+    distinct = len({row[:3] for row in rows}) == len(rows)
+    upsert.run_rows(conn, rows, distinct=distinct)
     return rebuild
 
 

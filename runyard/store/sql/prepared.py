@@ -30,9 +30,19 @@ class Prepared:
         stmt: the Core statement, with ``bindparam`` placeholders.
         dialect: the engine's dialect.
         columns: the order of the tuples :meth:`run_rows` receives.
+        distinct_rows: the caller never passes :meth:`run_rows` two rows with the same
+            conflict key, so an ``ON CONFLICT DO UPDATE`` upsert may also go as one statement
+            of arrays on PostgreSQL (see :func:`_unnest_sql`).
     """
 
-    def __init__(self, stmt: ClauseElement, dialect: Dialect, columns: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        stmt: ClauseElement,
+        dialect: Dialect,
+        columns: Sequence[str] = (),
+        *,
+        distinct_rows: bool = False,
+    ) -> None:
         compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
         # qmark dialects (SQLite) take tuples in compile order; named ones (psycopg) take dicts.
@@ -43,7 +53,18 @@ class Prepared:
             perm = [self._columns.index(name) for name in self._order]
             self._perm = None if perm == list(range(len(self._columns))) else perm
         self._multi = _multi_row_sql(self.sql, dialect) if columns else None
-        self._arrays = _unnest_sql(stmt, self.sql, dialect) if columns else None
+        self._arrays = _unnest_sql(stmt, self.sql, dialect, distinct_rows) if columns else None
+        self._packers: tuple[Any, ...] = ()
+        self._ready: Any = None
+        if self._arrays is not None:
+            from runyard.store.sql import pg_arrays  # psycopg and numpy: PostgreSQL only
+
+            self._packers = tuple(
+                pg_arrays.packer(_array_type(stmt.table.c[name].type, dialect))  # type: ignore[attr-defined]
+                for name in self._columns
+            )
+            if any(self._packers):
+                self._ready = pg_arrays.ready
 
     def _args(self, params: Mapping[str, Any]) -> Any:
         if self._order is None:
@@ -56,17 +77,38 @@ class Prepared:
         cursor.execute(self.sql, self._args(params))
         return cursor
 
-    def run_rows(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
-        """executemany over tuples laid out as ``columns``; returns the rows changed."""
+    def fetch_rows(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Many distinct rows in one statement of arrays (PostgreSQL); what it returns."""
+        if self._arrays is None:
+            raise TypeError("fetch_rows needs a statement of column arrays (PostgreSQL)")
+        return list(self._execute_arrays(conn, rows).fetchall())
+
+    def _execute_arrays(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Any:
+        assert self._arrays is not None
+        arrays = {
+            name: values if pack is None else pack(values)
+            for name, pack, values in zip(
+                self._columns, self._packers, map(list, zip(*rows, strict=True)), strict=True
+            )
+        }
+        if self._ready is not None:
+            self._ready(conn.connection.dbapi_connection)
+        cursor = conn.connection.cursor()
+        cursor.execute(self._arrays, arrays)
+        return cursor
+
+    def run_rows(
+        self, conn: Connection, rows: Sequence[tuple[Any, ...]], *, distinct: bool = True
+    ) -> int:
+        """executemany over tuples laid out as ``columns``; returns the rows changed.
+
+        ``distinct=False`` says that two rows may share a conflict key: they are then applied
+        one after the other even where ``distinct_rows`` allows one statement.
+        """
         if not rows:
             return 0
-        if self._arrays is not None and len(rows) > 1:
-            cursor = conn.connection.cursor()
-            cursor.execute(
-                self._arrays,
-                dict(zip(self._columns, map(list, zip(*rows, strict=True)), strict=True)),
-            )
-            return int(cursor.rowcount)
+        if self._arrays is not None and len(rows) > 1 and distinct:
+            return int(self._execute_arrays(conn, rows).rowcount)
         if self._order is None:
             args: Any = [dict(zip(self._columns, row, strict=True)) for row in rows]
         elif self._perm is None:
@@ -118,14 +160,18 @@ def _multi_row_sql(sql: str, dialect: Dialect) -> str | None:
     return f"{head} VALUES {values}{rest}"
 
 
-def _unnest_sql(stmt: ClauseElement, sql: str, dialect: Dialect) -> str | None:
+def _unnest_sql(
+    stmt: ClauseElement, sql: str, dialect: Dialect, distinct_rows: bool = False
+) -> str | None:
     """On PostgreSQL, ``INSERT .. SELECT * FROM unnest(%(a)s::T[], ..)`` for a single-row
-    ``INSERT .. VALUES (%(a)s, ..)`` that updates nothing on conflict; None otherwise.
+    ``INSERT .. VALUES (%(a)s, ..)``; None otherwise.
 
     Many rows then travel as one array per column in one statement: psycopg's executemany
-    adapts and sends each row (~9 ms of CPU per 1,000 points), binary arrays cost a fifth.
-    Upserts that update (``ON CONFLICT DO UPDATE``) keep executemany: one statement may not
-    update a row twice, and a batch may name a key twice (the last value wins).
+    adapts and sends each row (~9 ms of CPU per 1,000 points), binary arrays cost a fifth
+    (numeric ones, packed by :mod:`~runyard.store.sql.pg_arrays`, a fiftieth). Upserts that
+    update (``ON CONFLICT DO UPDATE``) keep executemany unless ``distinct_rows``: one
+    statement may not update a row twice, and a batch may name a key twice (the last value
+    wins).
     """
     table = getattr(stmt, "table", None)
     if dialect.name != "postgresql" or table is None or not sql.startswith("INSERT"):
@@ -135,7 +181,9 @@ def _unnest_sql(stmt: ClauseElement, sql: str, dialect: Dialect) -> str | None:
         return None
     head, rest = sql[: found.start()], sql[found.end() :]
     names = _PG_PARAM.findall(found.group(1))
-    if "%(" in head + rest or "DO UPDATE" in rest or any(n not in table.c for n in names):
+    if "DO UPDATE" in rest and not distinct_rows:
+        return None
+    if "%(" in head + rest or any(n not in table.c for n in names):
         return None
     # %(n)b: psycopg sends the lists in binary, which costs it a third of the text format
     # (1.9 against 4.9 ms for the five columns of 1,000 points).

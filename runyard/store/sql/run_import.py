@@ -152,5 +152,5 @@ class RunImportOps(RunOps, LoggingOps):
             if params:
                 self._insert_params(conn, run_id, params)
             if metrics:
-                self._write_points(conn, run_id, metrics)
+                self._write_points(conn, run_id, metrics, fresh=False)
         return None if found is None else str(found[0])

@@ -194,14 +194,19 @@ class RunOps(SqlBase):
         status = None
         if run_status is not None:
             status = RunStatus.to_string(RunStatus.from_string(run_status))
+        changes = {"status": status, "end_time": end_time, "name": run_name or None}
+        update_active = self._sql.update_active_run
         with self._write() as conn:
-            self._check_run_active(conn, run_id)
-            self._sql.update_run.run(
-                conn, run_uuid=run_id, status=status, end_time=end_time, name=run_name or None
-            )
+            row = update_active.run(conn, run_uuid=run_id, **changes).fetchone()
+            if row is None:
+                # Says why: no such run, or not active (else restored meanwhile: again).
+                self._check_run_active(conn, run_id)
+                row = update_active.run(conn, run_uuid=run_id, **changes).fetchone()
+                if row is None:
+                    raise ResourceDoesNotExist(f"Run with id={run_id} not found")
             if run_name:
                 self._sql.upsert_tags.run_rows(conn, [(run_id, RUN_NAME_TAG, run_name)])
-            return run_info_from_row(self._run_row(conn, run_id))
+            return run_info_from_row(row)
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
         with self._write() as conn:

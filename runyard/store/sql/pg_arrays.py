@@ -1,0 +1,103 @@
+"""Numeric columns sent to PostgreSQL as binary arrays packed by numpy.
+
+The write path sends a batch's rows as one array per column (``unnest``, see
+:mod:`~runyard.store.sql.prepared`). psycopg's list dumper writes a binary array element by
+element in Python: ~0.3 ms per 1,000 values, so ~1.5 ms of CPU for the five columns of 1,000
+metric points. The wire format of a one-dimensional array without NULLs is a fixed header and
+then, per element, its length and its big-endian bytes: numpy lays that out in one vectorised
+assignment, in a few microseconds.
+
+A column holding ``None`` (SQL NULL) keeps psycopg's dumper, which writes the NULL bitmap.
+Python ints beyond 64 bits raise ``OverflowError`` here, as the SQLite driver does (the store
+reports both as an invalid value).
+"""
+
+from __future__ import annotations
+
+import struct
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+
+__all__ = ["packer", "ready"]
+
+
+class _Packed:
+    """Values of one column; its subclasses choose the array type."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        self.values = values
+
+
+_DUMPERS: list[tuple[type[_Packed], type[Dumper]]] = []
+
+
+def _array_type(name: str, array_oid: int, element_oid: int, element: str) -> type[_Packed]:
+    """A :class:`_Packed` subclass and its binary dumper (in ``_DUMPERS``)."""
+    layout = np.dtype([("size", ">i4"), ("value", element)])
+    size = layout["value"].itemsize
+    header = struct.Struct(">iiIii")
+
+    class PackedDumper(Dumper):
+        format = Format.BINARY
+        oid = array_oid
+
+        def dump(self, obj: Any) -> bytes:
+            values = obj.values
+            packed = np.empty(len(values), layout)
+            packed["size"] = size
+            packed["value"] = values
+            # One dimension, no NULLs, the element type, the length, lower bound 1.
+            return header.pack(1, 0, element_oid, len(values), 1) + packed.tobytes()
+
+    cls = type(name, (_Packed,), {"__slots__": ()})
+    _DUMPERS.append((cls, PackedDumper))
+    return cls
+
+
+# Array and element type OIDs are fixed in PostgreSQL's catalogue (pg_type.dat).
+_BIGINT = _array_type("PackedBigint", 1016, 20, ">i8")
+_INTEGER = _array_type("PackedInteger", 1007, 23, ">i4")
+_DOUBLE = _array_type("PackedDouble", 1022, 701, ">f8")
+_BOOLEAN = _array_type("PackedBoolean", 1000, 16, "?")
+#: By the type names SQLAlchemy's PostgreSQL dialect compiles (``Double`` is ``FLOAT(53)``).
+_BY_TYPE = {
+    "BIGINT": _BIGINT,
+    "INTEGER": _INTEGER,
+    "FLOAT(53)": _DOUBLE,
+    "DOUBLE PRECISION": _DOUBLE,
+    "BOOLEAN": _BOOLEAN,
+}
+
+
+#: psycopg connections whose adapters know the packed types.
+_READY: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def ready(dbapi_conn: Any) -> None:
+    """Teach a psycopg connection the packed types (once per connection; registering them
+    with psycopg's global adapters would miss connections, and SQLAlchemy dialects, whose
+    adapters were copied before)."""
+    if dbapi_conn not in _READY:
+        for cls, dumper in _DUMPERS:
+            dbapi_conn.adapters.register_dumper(cls, dumper)
+        _READY.add(dbapi_conn)
+
+
+def packer(sql_type: str) -> Callable[[list[Any]], Any] | None:
+    """For a column of ``sql_type`` (as the dialect spells it), a function that turns its
+    values into what psycopg sends as a packed binary array; None for other types."""
+    cls = _BY_TYPE.get(sql_type)
+    if cls is None:
+        return None
+
+    def pack(values: list[Any]) -> Any:
+        return values if None in values else cls(values)
+
+    return pack
