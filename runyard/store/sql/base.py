@@ -160,6 +160,11 @@ class SqlBase:
         ):
             yield conn
 
+    def _autocommit(self) -> contextlib.AbstractContextManager[Connection]:
+        """A connection for one write statement that is its own transaction (PostgreSQL's
+        autocommit reader, see :mod:`~runyard.store.sql.pg_writes`)."""
+        return self._read()
+
     def _insert(self, table: Table) -> Any:
         """A dialect INSERT that supports ``on_conflict_do_*``."""
         if self._engine.dialect.name == "postgresql":

@@ -106,6 +106,8 @@ class RunOps(SqlBase):
         all_tags[RUN_NAME_TAG] = name
         run_id = uuid.uuid4().hex
         exp_id = parse_experiment_id(experiment_id)
+        if self._sql.create_run_one is not None:
+            return self._create_run_one(exp_id, run_id, user_id, start_time, name, all_tags)
         with self._write() as conn:
             exp = self._sql.experiment_state.run(conn, experiment_id=exp_id).fetchone()
             if exp is None:
@@ -141,6 +143,47 @@ class RunOps(SqlBase):
                 deleted_time=None,
             )
             self._sql.upsert_tags.run_rows(conn, [(run_id, k, v) for k, v in all_tags.items()])
+        return Run(info, RunData(tags=all_tags))
+
+    def _create_run_one(
+        self,
+        exp_id: int,
+        run_id: str,
+        user_id: str,
+        start_time: int,
+        name: str,
+        all_tags: dict[str, str],
+    ) -> Run:
+        """create_run in one statement (PostgreSQL, :mod:`~runyard.store.sql.pg_writes`)."""
+        assert self._sql.create_run_one is not None
+        with self._autocommit() as conn:
+            row = self._sql.create_run_one.run(
+                conn,
+                experiment_id=exp_id,
+                run_uuid=run_id,
+                name=name,
+                user_id=user_id,
+                start_time=start_time,
+                keys=list(all_tags),
+                tag_values=list(all_tags.values()),
+            ).fetchone()
+        if row is None:
+            raise ResourceDoesNotExist(f"No Experiment with id={exp_id} exists")
+        if row[1] is None:
+            raise InvalidParameterValue(
+                f"Could not create run under non-active experiment with ID {exp_id}."
+            )
+        info = RunInfo(
+            run_id=run_id,
+            experiment_id=str(exp_id),
+            user_id=user_id,
+            status="RUNNING",
+            start_time=start_time,
+            end_time=None,
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            artifact_uri=row[1],
+            run_name=name,
+        )
         return Run(info, RunData(tags=all_tags))
 
     def get_run(self, run_id: str) -> Run:
@@ -195,6 +238,13 @@ class RunOps(SqlBase):
         if run_status is not None:
             status = RunStatus.to_string(RunStatus.from_string(run_status))
         changes = {"status": status, "end_time": end_time, "name": run_name or None}
+        if self._sql.update_run_one is not None:
+            with self._autocommit() as conn:
+                row = self._sql.update_run_one.run(conn, run_uuid=run_id, **changes).fetchone()
+                if row is None:
+                    self._check_run_active(conn, run_id)  # says why: unknown, or not active
+                    raise InvalidParameterValue(f"The run {run_id} must be in the 'active' state.")
+            return run_info_from_row(row)
         update_active = self._sql.update_active_run
         with self._write() as conn:
             row = update_active.run(conn, run_uuid=run_id, **changes).fetchone()

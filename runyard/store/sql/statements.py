@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from runyard.store.sql import schema as t
+from runyard.store.sql.pg_writes import create_run_statement, update_run_statement
 from runyard.store.sql.prepared import Prepared
 
 __all__ = [
@@ -341,6 +342,9 @@ class Statements:
             "name": func.coalesce(bindparam("name"), runs.c.name),
         }
         self.update_run = prep(update(runs).where(runs.c.run_uuid == run_id).values(changes))
+        # One statement outside a transaction on PostgreSQL (pg_writes); None elsewhere.
+        self.create_run_one = create_run_statement(dialect)
+        self.update_run_one = update_run_statement(dialect, RUN_COLUMNS)
         # update_run_info: the check that the run is active, the update and the read of the
         # updated row in one statement (one round trip instead of three on PostgreSQL).
         self.update_active_run = prep(
