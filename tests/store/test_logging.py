@@ -70,6 +70,8 @@ def test_tags_upsert(store: SqlTrackingStore, run_id: str) -> None:
     store.log_batch(run_id, tags=[RunTag("t", "1")])
     store.log_batch(run_id, tags=[RunTag("t", "2")])
     assert store.get_run(run_id).data.tags["t"] == "2"
+    store.log_batch(run_id, tags=[RunTag("t", "3"), RunTag("u", "x"), RunTag("t", "4")])
+    assert store.get_run(run_id).data.tags == {"t": "4", "u": "x", "mlflow.runName": "first"}
 
 
 def test_history_is_append_only_and_ordered(store: SqlTrackingStore, run_id: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from runyard.entities import Metric, PagedList, Param, RunTag
+from runyard.entities import LifecycleStage, Metric, PagedList, Param, RunTag
 from runyard.entities.run import metric_series
 from runyard.errors import InvalidParameterValue
 from runyard.store.base import CheckedPoints
@@ -24,6 +24,7 @@ from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase
 from runyard.store.sql.logged_models import write_model_metrics
 from runyard.store.sql.metric_tiles import TILE_THRESHOLD, write_tiles
+from runyard.store.sql.pg_writes import log_batch_args
 from runyard.store.sql.runs import RUN_NAME_TAG
 from runyard.store.sql.statements import SUMMARY_COLUMNS
 from runyard.utils.gc_pause import gc_paused
@@ -95,6 +96,9 @@ class LoggingOps(SqlBase):
     """log_batch and get_metric_history."""
 
     _series_cache: dict[tuple[str, str], int]
+    #: (run, key) of series known to be tiled or about to be (PostgreSQL: their batches take
+    #: the transaction path, see _log_batch_one).
+    _long_series: set[tuple[str, str]]
 
     def log_batch(
         self,
@@ -193,9 +197,15 @@ class LoggingOps(SqlBase):
         params: Sequence[Param],
         tags: Sequence[RunTag],
     ) -> None:
+        fresh = True
+        if self._sql.log_batch_one is not None:
+            written = self._log_batch_one(run_id, metrics, params, tags)
+            if written is None:
+                return
+            fresh = written
         try:
             try:
-                self._write_batch(run_id, metrics, params, tags, fresh=True)
+                self._write_batch(run_id, metrics, params, tags, fresh=fresh)
             except _PointsStored:
                 # Rolled back: again, keeping the points already stored (a replayed batch).
                 self._forget_series(run_id, metrics)
@@ -203,6 +213,54 @@ class LoggingOps(SqlBase):
         except BaseException:
             self._forget_series(run_id, metrics)
             raise
+
+    def _log_batch_one(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] | CheckedPoints,
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> bool | None:
+        """The batch in one statement on an autocommit connection (PostgreSQL,
+        :func:`~runyard.store.sql.pg_writes.log_batch_statement`): None when written; else
+        nothing was written and the transaction path must run, ``fresh`` (False: the batch
+        repeats stored points). It says why when the run is missing or not active, a param
+        changes or a value is refused, and it writes long series with their tiles."""
+        stmt = self._sql.log_batch_one
+        assert stmt is not None
+        if not isinstance(metrics, CheckedPoints) and any(m.model_id for m in metrics):
+            return True  # the points also belong to logged models: see _write_batch
+        points = metrics if isinstance(metrics, CheckedPoints) else point_rows(run_id, metrics)
+        summaries = summary_rows(points) if points else []
+        long = self._long_series
+        if any((run_id, s[1]) in long for s in summaries):
+            return True
+        names = [g.value for g in tags if g.key == RUN_NAME_TAG]
+        args = log_batch_args(
+            run_id,
+            names[-1] if names else None,
+            TILE_THRESHOLD,
+            {p.key: p.value for p in params},
+            {g.key: g.value for g in tags},  # the last value of a key wins
+            summaries,
+            points,
+        )
+        dbapi = self._engine.dialect.loaded_dbapi
+        with self._autocommit() as conn:
+            try:
+                row = stmt.run(conn, **args).fetchone()
+            except dbapi.IntegrityError:  # pk_metric_points: some points are stored already
+                return False
+            except dbapi.DataError:  # a changed param or a refused value: the other path says
+                return True
+        if row is None or row[0] != LifecycleStage.ACTIVE:
+            return True
+        if row[1] is not None:
+            if len(long) > _SERIES_CACHE_SIZE:
+                long.clear()
+            long.update((run_id, key) for key in row[1])
+            return True
+        return None
 
     def _write_batch(
         self,

@@ -46,7 +46,12 @@ def _array_type(name: str, array_oid: int, element_oid: int, element: str) -> ty
 
     class PackedDumper(Dumper):
         format = Format.BINARY
-        oid = array_oid
+
+        def __init__(self, cls: type, context: Any = None) -> None:
+            super().__init__(cls, context)
+            # Set here, not on the class: psycopg would also make a class ``oid`` the dumper
+            # of every binary array of that type on the connection (COPY, lists by oid).
+            self.oid = array_oid
 
         def dump(self, obj: Any) -> bytes:
             values = obj.values

@@ -33,6 +33,8 @@ class Prepared:
         distinct_rows: the caller never passes :meth:`run_rows` two rows with the same
             conflict key, so an ``ON CONFLICT DO UPDATE`` upsert may also go as one statement
             of arrays on PostgreSQL (see :func:`_unnest_sql`).
+        packed_params: :meth:`run` may be given arrays packed by
+            :mod:`~runyard.store.sql.pg_arrays` (PostgreSQL).
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class Prepared:
         columns: Sequence[str] = (),
         *,
         distinct_rows: bool = False,
+        packed_params: bool = False,
     ) -> None:
         compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
@@ -65,6 +68,10 @@ class Prepared:
             )
             if any(self._packers):
                 self._ready = pg_arrays.ready
+        if packed_params:
+            from runyard.store.sql import pg_arrays
+
+            self._ready = pg_arrays.ready
 
     def _args(self, params: Mapping[str, Any]) -> Any:
         if self._order is None:
@@ -73,6 +80,8 @@ class Prepared:
 
     def run(self, conn: Connection, **params: Any) -> Any:
         """Execute once with named parameters; returns the DBAPI cursor (plain tuples)."""
+        if self._ready is not None:
+            self._ready(conn.connection.dbapi_connection)
         cursor = conn.connection.cursor()
         cursor.execute(self.sql, self._args(params))
         return cursor

@@ -31,7 +31,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from runyard.store.sql import schema as t
-from runyard.store.sql.pg_writes import create_run_statement, update_run_statement
+from runyard.store.sql.pg_writes import (
+    create_run_statement,
+    log_batch_statement,
+    update_run_statement,
+)
 from runyard.store.sql.prepared import Prepared
 
 __all__ = [
@@ -83,29 +87,34 @@ def _pick(cond: Any, new: Any, old: Any) -> Any:
 
 def _summary_upsert(dialect: Dialect) -> Any:
     stmt = _insert(dialect, t.metric_summaries, SUMMARY_COLUMNS)
-    new, old = stmt.excluded, t.metric_summaries.c
+    return stmt.on_conflict_do_update(
+        index_elements=["run_uuid", "key"], set_=summary_merge(stmt.excluded)
+    )
+
+
+def summary_merge(new: Any) -> dict[str, Any]:
+    """The ``SET`` of an upsert merging a batch's summary (``new``: the statement's
+    ``excluded``) into the stored one of its series."""
+    old = t.metric_summaries.c
     # MLflow's rule: the latest value is the one with the greatest (step, timestamp, value).
     newer = tuple_(new.step, new.timestamp, new.value) > tuple_(old.step, old.timestamp, old.value)
-    return stmt.on_conflict_do_update(
-        index_elements=["run_uuid", "key"],
-        set_={
-            "value": _pick(newer, new.value, old.value),
-            "timestamp": _pick(newer, new.timestamp, old.timestamp),
-            "step": _pick(newer, new.step, old.step),
-            "is_nan": _pick(newer, new.is_nan, old.is_nan),
-            "min_value": case(
-                (old.min_value.is_(None), new.min_value),
-                (and_(new.min_value.is_not(None), new.min_value < old.min_value), new.min_value),
-                else_=old.min_value,
-            ),
-            "max_value": case(
-                (old.max_value.is_(None), new.max_value),
-                (and_(new.max_value.is_not(None), new.max_value > old.max_value), new.max_value),
-                else_=old.max_value,
-            ),
-            "point_count": old.point_count + new.point_count,
-        },
-    )
+    return {
+        "value": _pick(newer, new.value, old.value),
+        "timestamp": _pick(newer, new.timestamp, old.timestamp),
+        "step": _pick(newer, new.step, old.step),
+        "is_nan": _pick(newer, new.is_nan, old.is_nan),
+        "min_value": case(
+            (old.min_value.is_(None), new.min_value),
+            (and_(new.min_value.is_not(None), new.min_value < old.min_value), new.min_value),
+            else_=old.min_value,
+        ),
+        "max_value": case(
+            (old.max_value.is_(None), new.max_value),
+            (and_(new.max_value.is_not(None), new.max_value > old.max_value), new.max_value),
+            else_=old.max_value,
+        ),
+        "point_count": old.point_count + new.point_count,
+    }
 
 
 def _tile_upsert(dialect: Dialect) -> Any:
@@ -345,6 +354,7 @@ class Statements:
         # One statement outside a transaction on PostgreSQL (pg_writes); None elsewhere.
         self.create_run_one = create_run_statement(dialect)
         self.update_run_one = update_run_statement(dialect, RUN_COLUMNS)
+        self.log_batch_one = log_batch_statement(dialect, summary_merge)
         # update_run_info: the check that the run is active, the update and the read of the
         # updated row in one statement (one round trip instead of three on PostgreSQL).
         self.update_active_run = prep(

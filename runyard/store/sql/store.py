@@ -56,6 +56,7 @@ class SqlTrackingStore(
         self._engine: Engine = make_engine(db_uri, busy_timeout)
         self._sql = Statements(self._engine.dialect)
         self._series_cache = {}
+        self._long_series = set()
         try:
             prepare_schema(self._engine, auto_upgrade)
             self._ensure_default_experiment()
