@@ -69,6 +69,23 @@ def _resolve_run_name(run_name: str | None, tags: Sequence[RunTag]) -> str:
     return run_name or tag_name or random_run_name()
 
 
+def _new_run_info(
+    run_id: str, exp_id: int, user_id: str, start_time: int, name: str, artifact_uri: str
+) -> RunInfo:
+    """The info of a run just created (RUNNING, active)."""
+    return RunInfo(
+        run_id=run_id,
+        experiment_id=str(exp_id),
+        user_id=user_id,
+        status="RUNNING",
+        start_time=start_time,
+        end_time=None,
+        lifecycle_stage=LifecycleStage.ACTIVE,
+        artifact_uri=artifact_uri,
+        run_name=name,
+    )
+
+
 def _validate_dataset_input(item: DatasetInput) -> None:
     ds = item.dataset
     for field, limit in _DATASET_LIMITS.items():
@@ -118,17 +135,7 @@ class RunOps(SqlBase):
                     f"Could not create run under non-active experiment with ID {experiment_id}."
                 )
             artifact_uri = f"{(location or '').rstrip('/')}/{run_id}/artifacts"
-            info = RunInfo(
-                run_id=run_id,
-                experiment_id=str(exp_id),
-                user_id=user_id,
-                status="RUNNING",
-                start_time=start_time,
-                end_time=None,
-                lifecycle_stage=LifecycleStage.ACTIVE,
-                artifact_uri=artifact_uri,
-                run_name=name,
-            )
+            info = _new_run_info(run_id, exp_id, user_id, start_time, name, artifact_uri)
             self._sql.insert_run.run(
                 conn,
                 run_uuid=run_id,
@@ -173,17 +180,7 @@ class RunOps(SqlBase):
             raise InvalidParameterValue(
                 f"Could not create run under non-active experiment with ID {exp_id}."
             )
-        info = RunInfo(
-            run_id=run_id,
-            experiment_id=str(exp_id),
-            user_id=user_id,
-            status="RUNNING",
-            start_time=start_time,
-            end_time=None,
-            lifecycle_stage=LifecycleStage.ACTIVE,
-            artifact_uri=row[1],
-            run_name=name,
-        )
+        info = _new_run_info(run_id, exp_id, user_id, start_time, name, row[1])
         return Run(info, RunData(tags=all_tags))
 
     def get_run(self, run_id: str) -> Run:
