@@ -138,7 +138,10 @@ def server_specs(
                 spec = servers.runyard_spec(store_uri)
             elif name == "mlflow":
                 spec = servers.mlflow_spec(
-                    options.mlflow_workers, install=options.install, store_uri=store_uri
+                    options.mlflow_workers,
+                    install=options.install,
+                    store_uri=store_uri,
+                    postgres=options.backend != "sqlite",
                 )
             else:
                 fml_store = None if options.backend == "sqlite" else store_uri

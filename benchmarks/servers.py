@@ -94,10 +94,19 @@ def free_port() -> int:
 
 
 def mlflow_spec(
-    workers: str | None, *, install: bool, store_uri: StoreUri = sqlite_store
+    workers: str | None,
+    *,
+    install: bool,
+    store_uri: StoreUri = sqlite_store,
+    postgres: bool = False,
 ) -> ServerSpec:
-    """``mlflow server`` 3.17.2 from the MLflow venv; ``workers=None`` keeps its default."""
-    python = venvs.ensure_venv(venvs.MLFLOW, install=install)
+    """``mlflow server`` 3.17.2 from the MLflow venv; ``workers=None`` keeps its default.
+    ``postgres``: ``store_uri`` names PostgreSQL databases (the venv also gets psycopg)."""
+    if postgres:
+        requirement, distributions = venvs.MLFLOW_POSTGRES_DRIVER
+        python = venvs.ensure_packages(venvs.MLFLOW, requirement, distributions, install=install)
+    else:
+        python = venvs.ensure_venv(venvs.MLFLOW, install=install)
     mlflow = python.parent / "mlflow"
     if not mlflow.exists():
         raise ServerUnavailable(f"{mlflow} is missing")

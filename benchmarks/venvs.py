@@ -112,11 +112,19 @@ def ensure_extra(
     changing the pinned library, e.g. ``mlflow[auth]`` (Flask-WTF) for MLflow's
     ``--app-name basic-auth``.
     """
+    requirement = f"{spec.distribution}[{extra}]" + (f"=={spec.version}" if spec.version else "")
+    return ensure_packages(spec, requirement, distributions, install=install)
+
+
+def ensure_packages(
+    spec: VenvSpec, requirement: str, distributions: tuple[str, ...], *, install: bool = True
+) -> Path:
+    """``spec``'s venv with ``distributions`` installed (``pip install requirement`` when one
+    is missing), e.g. psycopg for ``mlflow server`` on PostgreSQL."""
     python = ensure_venv(spec, install=install)
     missing = [dist for dist in distributions if installed_version(python, dist) is None]
     if not missing:
         return python
-    requirement = f"{spec.distribution}[{extra}]" + (f"=={spec.version}" if spec.version else "")
     if not install:
         raise EnvironmentUnavailable(
             f"{python.parent.parent}: no {', '.join(missing)}, needs {requirement}; "
@@ -129,6 +137,10 @@ def ensure_extra(
         raise EnvironmentUnavailable(f"{', '.join(still)} still missing after {requirement}")
     return python
 
+
+#: ``mlflow server`` on a ``postgresql://`` store imports psycopg (SQLAlchemy's default
+#: driver for that scheme in MLflow 3), which MLflow does not depend on.
+MLFLOW_POSTGRES_DRIVER = ("psycopg[binary]", ("psycopg", "psycopg-binary"))
 
 #: MLflow's basic-auth app (``mlflow server --app-name basic-auth``) needs ``mlflow[auth]``.
 MLFLOW_AUTH_EXTRA = ("auth", ("Flask-WTF",))
