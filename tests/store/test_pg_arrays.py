@@ -1,4 +1,4 @@
-"""Numeric columns go to PostgreSQL as numpy-packed binary arrays (``pg_arrays``): every value
+"""Numeric columns go to PostgreSQL as binary arrays packed by struct (``pg_arrays``): every value
 arrives exactly, NULLs still arrive as NULL, and values beyond 64 bits are refused, on any
 connection, whenever it was opened."""
 

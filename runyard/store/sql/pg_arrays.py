@@ -1,15 +1,16 @@
-"""Numeric columns sent to PostgreSQL as binary arrays packed by numpy.
+"""Numeric columns sent to PostgreSQL as binary arrays packed by ``struct``.
 
 The write path sends a batch's rows as one array per column (``unnest``, see
 :mod:`~runyard.store.sql.prepared`). psycopg's list dumper writes a binary array element by
 element in Python: ~0.3 ms per 1,000 values, so ~1.5 ms of CPU for the five columns of 1,000
 metric points. The wire format of a one-dimensional array without NULLs is a fixed header and
-then, per element, its length and its big-endian bytes: numpy lays that out in one vectorised
-assignment, in a few microseconds.
+then, per element, its length and its big-endian bytes: one precompiled ``struct.Struct``
+packs that in ~60 µs per 1,000 values. (numpy packs it in half that, but importing it costs a
+server ~13 MB of memory and ~0.1 s of start-up.)
 
 A column holding ``None`` (SQL NULL) keeps psycopg's dumper, which writes the NULL bitmap.
-Python ints beyond 64 bits raise ``OverflowError`` here, as the SQLite driver does (the store
-reports both as an invalid value).
+Python ints beyond 64 bits raise ``struct.error``, reported like the SQLite driver's
+``OverflowError`` (the store reports both as an invalid value).
 """
 
 from __future__ import annotations
@@ -17,13 +18,22 @@ from __future__ import annotations
 import struct
 import weakref
 from collections.abc import Callable, Sequence
+from functools import lru_cache
+from itertools import chain, repeat
 from typing import Any
 
-import numpy as np
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 __all__ = ["packer", "ready"]
+
+_HEADER = struct.Struct(">iiIii")
+
+
+@lru_cache(maxsize=256)
+def _layout(code: str, count: int) -> struct.Struct:
+    """``count`` (length, value) pairs of the element format ``code``."""
+    return struct.Struct(">" + ("i" + code) * count)
 
 
 class _Packed:
@@ -38,11 +48,9 @@ class _Packed:
 _DUMPERS: list[tuple[type[_Packed], type[Dumper]]] = []
 
 
-def _array_type(name: str, array_oid: int, element_oid: int, element: str) -> type[_Packed]:
+def _array_type(name: str, array_oid: int, element_oid: int, code: str) -> type[_Packed]:
     """A :class:`_Packed` subclass and its binary dumper (in ``_DUMPERS``)."""
-    layout = np.dtype([("size", ">i4"), ("value", element)])
-    size = layout["value"].itemsize
-    header = struct.Struct(">iiIii")
+    size = struct.calcsize(">" + code)
 
     class PackedDumper(Dumper):
         format = Format.BINARY
@@ -55,11 +63,13 @@ def _array_type(name: str, array_oid: int, element_oid: int, element: str) -> ty
 
         def dump(self, obj: Any) -> bytes:
             values = obj.values
-            packed = np.empty(len(values), layout)
-            packed["size"] = size
-            packed["value"] = values
+            count = len(values)
+            try:
+                body = _layout(code, count).pack(*chain.from_iterable(zip(repeat(size), values)))
+            except struct.error as exc:  # an int beyond the element type
+                raise OverflowError(str(exc)) from None
             # One dimension, no NULLs, the element type, the length, lower bound 1.
-            return header.pack(1, 0, element_oid, len(values), 1) + packed.tobytes()
+            return _HEADER.pack(1, 0, element_oid, count, 1) + body
 
     cls = type(name, (_Packed,), {"__slots__": ()})
     _DUMPERS.append((cls, PackedDumper))
@@ -67,9 +77,9 @@ def _array_type(name: str, array_oid: int, element_oid: int, element: str) -> ty
 
 
 # Array and element type OIDs are fixed in PostgreSQL's catalogue (pg_type.dat).
-_BIGINT = _array_type("PackedBigint", 1016, 20, ">i8")
-_INTEGER = _array_type("PackedInteger", 1007, 23, ">i4")
-_DOUBLE = _array_type("PackedDouble", 1022, 701, ">f8")
+_BIGINT = _array_type("PackedBigint", 1016, 20, "q")
+_INTEGER = _array_type("PackedInteger", 1007, 23, "i")
+_DOUBLE = _array_type("PackedDouble", 1022, 701, "d")
 _BOOLEAN = _array_type("PackedBoolean", 1000, 16, "?")
 #: By the type names SQLAlchemy's PostgreSQL dialect compiles (``Double`` is ``FLOAT(53)``).
 _BY_TYPE = {

@@ -245,7 +245,7 @@ def log_batch_args(
     """The parameters of :func:`log_batch_statement`: summaries and points as the write path
     lays them out (``(run_uuid, key, ...)``, see ``logging_ops``), numeric arrays packed
     (:mod:`~runyard.store.sql.pg_arrays`)."""
-    from runyard.store.sql import pg_arrays  # psycopg and numpy: PostgreSQL only
+    from runyard.store.sql import pg_arrays  # imports psycopg: PostgreSQL only
 
     args: dict[str, Any] = {
         "run_uuid": run_id,

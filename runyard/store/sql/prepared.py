@@ -60,7 +60,7 @@ class Prepared:
         self._packers: tuple[Any, ...] = ()
         self._ready: Any = None
         if self._arrays is not None:
-            from runyard.store.sql import pg_arrays  # psycopg and numpy: PostgreSQL only
+            from runyard.store.sql import pg_arrays  # imports psycopg: PostgreSQL only
 
             self._packers = tuple(
                 pg_arrays.packer(_array_type(stmt.table.c[name].type, dialect))  # type: ignore[attr-defined]
@@ -177,10 +177,10 @@ def _unnest_sql(
 
     Many rows then travel as one array per column in one statement: psycopg's executemany
     adapts and sends each row (~9 ms of CPU per 1,000 points), binary arrays cost a fifth
-    (numeric ones, packed by :mod:`~runyard.store.sql.pg_arrays`, a fiftieth). Upserts that
-    update (``ON CONFLICT DO UPDATE``) keep executemany unless ``distinct_rows``: one
-    statement may not update a row twice, and a batch may name a key twice (the last value
-    wins).
+    (numeric ones, packed by :mod:`~runyard.store.sql.pg_arrays`, a fifth of that again).
+    Upserts that update (``ON CONFLICT DO UPDATE``) keep executemany unless ``distinct_rows``:
+    one statement may not update a row twice, and a batch may name a key twice (the last
+    value wins).
     """
     table = getattr(stmt, "table", None)
     if dialect.name != "postgresql" or table is None or not sql.startswith("INSERT"):
