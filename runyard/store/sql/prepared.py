@@ -59,19 +59,16 @@ class Prepared:
         self._arrays = _unnest_sql(stmt, self.sql, dialect, distinct_rows) if columns else None
         self._packers: tuple[Any, ...] = ()
         self._ready: Any = None
-        if self._arrays is not None:
+        if self._arrays is not None or packed_params:
             from runyard.store.sql import pg_arrays  # imports psycopg: PostgreSQL only
 
-            self._packers = tuple(
-                pg_arrays.packer(_array_type(stmt.table.c[name].type, dialect))  # type: ignore[attr-defined]
-                for name in self._columns
-            )
-            if any(self._packers):
+            if self._arrays is not None:
+                self._packers = tuple(
+                    pg_arrays.packer(_array_type(stmt.table.c[name].type, dialect))  # type: ignore[attr-defined]
+                    for name in self._columns
+                )
+            if packed_params or any(self._packers):
                 self._ready = pg_arrays.ready
-        if packed_params:
-            from runyard.store.sql import pg_arrays
-
-            self._ready = pg_arrays.ready
 
     def _args(self, params: Mapping[str, Any]) -> Any:
         if self._order is None:

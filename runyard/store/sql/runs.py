@@ -235,23 +235,18 @@ class RunOps(SqlBase):
         if run_status is not None:
             status = RunStatus.to_string(RunStatus.from_string(run_status))
         changes = {"status": status, "end_time": end_time, "name": run_name or None}
-        if self._sql.update_run_one is not None:
-            with self._autocommit() as conn:
-                row = self._sql.update_run_one.run(conn, run_uuid=run_id, **changes).fetchone()
-                if row is None:
-                    self._check_run_active(conn, run_id)  # says why: unknown, or not active
-                    raise InvalidParameterValue(f"The run {run_id} must be in the 'active' state.")
-            return run_info_from_row(row)
-        update_active = self._sql.update_active_run
-        with self._write() as conn:
-            row = update_active.run(conn, run_uuid=run_id, **changes).fetchone()
+        # PostgreSQL: one statement that also rewrites the tag (pg_writes); else a transaction.
+        one = self._sql.update_run_one
+        stmt = one or self._sql.update_active_run
+        with self._autocommit() if one else self._write() as conn:
+            row = stmt.run(conn, run_uuid=run_id, **changes).fetchone()
             if row is None:
                 # Says why: no such run, or not active (else restored meanwhile: again).
                 self._check_run_active(conn, run_id)
-                row = update_active.run(conn, run_uuid=run_id, **changes).fetchone()
+                row = stmt.run(conn, run_uuid=run_id, **changes).fetchone()
                 if row is None:
                     raise ResourceDoesNotExist(f"Run with id={run_id} not found")
-            if run_name:
+            if run_name and one is None:
                 self._sql.upsert_tags.run_rows(conn, [(run_id, RUN_NAME_TAG, run_name)])
             return run_info_from_row(row)
 
