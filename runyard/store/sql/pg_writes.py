@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     Text,
     bindparam,
+    case,
     cast,
     column,
     exists,
@@ -211,11 +212,23 @@ def log_batch_statement(
     summary_source = select(run_id, *sx.c).select_from(go).join(sx, true())
     summaries = insert(ms).from_select([c for c, _ in (("run_uuid", 0), *LOG_BATCH_ARRAYS["s"])],
                                        summary_source)  # fmt: skip
+    # ``long`` read the series as they were when the statement began. A writer that tiled one
+    # since (its transaction held the summary row, which this upsert waited for) would leave
+    # this batch's points out of the tiles: the upsert returns the row as it now is, and a
+    # series that is tiled or long by then fails the statement (the transaction path, which
+    # writes tiles, takes the batch).
+    checked_id = case(
+        (
+            or_(ms.c.tiled, ms.c.point_count >= bindparam("threshold")),
+            cast(literal_column("'series needs tiles: '").op("||")(ms.c.key), BigInteger),
+        ),
+        else_=ms.c.series_id,
+    )
     written = (
         summaries.on_conflict_do_update(
             index_elements=["run_uuid", "key"], set_=summary_merge(summaries.excluded)
         )
-        .returning(ms.c.key, ms.c.series_id)
+        .returning(ms.c.key, checked_id.label("series_id"))
         .cte("ws")
     )
     pt = _unnest("pt")
