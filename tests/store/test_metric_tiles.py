@@ -454,7 +454,7 @@ def test_migration_from_0003_tiles_long_series_on_their_next_write(
 ) -> None:
     store = SqlTrackingStore(database_at_0003, str(tmp_path / "a"))
     try:
-        assert current_revision(store.engine) == SCHEMA_REVISION == "0005_key_value_statistics"
+        assert current_revision(store.engine) == SCHEMA_REVISION == "0006_runs_newest_first"
         # Not tiled yet: downsampled from the points as before.
         assert check_tiles(store, "r", "m") is False
         check_downsample(store, "r", "m", 100)

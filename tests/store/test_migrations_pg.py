@@ -100,7 +100,7 @@ def test_upgrade_from_0001_with_data_on_postgres(pg_database: str, tmp_path: Pat
     proc = _runyard("db", "upgrade", uri, cwd=tmp_path)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "from 0001_initial to 0005_key_value_statistics" in out
+    assert "from 0001_initial to 0006_runs_newest_first" in out
     store = SqlTrackingStore(uri, str(tmp_path), auto_upgrade=False)
     try:
         assert store.get_experiment("7").name == "kept"
@@ -143,7 +143,7 @@ def test_concurrent_upgrades_from_0001_on_postgres(pg_database: str, tmp_path: P
     uri = pg_database
     _seed_0001(uri)
     outputs = _concurrent_upgrades(uri, tmp_path, count=3)
-    assert sum("from 0001_initial to 0005_key_value_statistics" in out for out in outputs) == 1
+    assert sum("from 0001_initial to 0006_runs_newest_first" in out for out in outputs) == 1
     engine = make_engine(uri)
     assert current_revision(engine) == schema.SCHEMA_REVISION
     with engine.connect() as conn:

@@ -534,6 +534,19 @@ def test_example_query_plan_is_index_driven(tmp_path: Path) -> None:
     assert not [line for line in plan if line.startswith("SCAN")]
 
 
+def test_default_order_pages_are_read_off_the_index_unsorted(tmp_path: Path) -> None:
+    """start_time DESC, run_uuid ASC is the index's own order: no sort of the experiment's
+    runs, whatever the page (revision 0006_runs_newest_first)."""
+    engine = make_engine(tmp_path / "plan.db")
+    for offset in (0, 4000):
+        query = select_runs([1], None, ViewType.ACTIVE_ONLY, None, offset, 1000)
+        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+        assert plan == ["SEARCH runs USING INDEX ix_runs_experiment_start (experiment_id=?)"]
+    engine.dispose()
+
+
 # --- Against a reference ordering -----------------------------------------------------------
 
 

@@ -101,7 +101,7 @@ __all__ = [
 ]
 
 #: Alembic head revision this code expects; a test checks it matches the migrations directory.
-SCHEMA_REVISION = "0005_key_value_statistics"
+SCHEMA_REVISION = "0006_runs_newest_first"
 
 metadata = MetaData()
 Double = Float(precision=53)
@@ -159,8 +159,15 @@ runs = Table(
         name="ck_runs_status",
     ),
     CheckConstraint("lifecycle_stage IN ('active', 'deleted')", name="ck_runs_stage"),
-    # The default search order is start_time DESC, run_uuid ASC within experiments.
-    Index("ix_runs_experiment_start", "experiment_id", "start_time", "run_uuid"),
+)
+# The default search order, start_time DESC then run_uuid ASC within an experiment, is this
+# index's own order (revision 0006_runs_newest_first): a page is read off it and the reading
+# stops at the page's end (SQLite sorted the runs of each start_time itself before).
+Index(
+    "ix_runs_experiment_start",
+    runs.c.experiment_id,
+    runs.c.start_time.desc(),
+    runs.c.run_uuid,
 )
 
 params = Table(

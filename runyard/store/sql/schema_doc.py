@@ -6,8 +6,11 @@ Run ``python -m runyard.store.sql.schema_doc > docs/storage-schema.md`` after a 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from sqlalchemy import Table, UniqueConstraint
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from runyard.store.sql import schema
 
@@ -23,6 +26,13 @@ created and upgraded by Alembic migrations (`runyard/store/sql/migrations`). Cur
 """
 
 
+def _part(expression: Any) -> str:
+    """An index column as the docs name it: ``start_time`` or ``start_time DESC``."""
+    if isinstance(expression, UnaryExpression) and expression.modifier is operators.desc_op:
+        return f"{_part(expression.element)} DESC"
+    return str(getattr(expression, "name", expression))
+
+
 def _table_markdown(table: Table) -> str:
     lines = [f"## `{table.name}`", "", "| column | type | null | key |", "|---|---|---|---|"]
     pk = {c.name for c in table.primary_key.columns}
@@ -33,7 +43,7 @@ def _table_markdown(table: Table) -> str:
         keys.extend(f"FK → {fk.target_fullname}" for fk in col.foreign_keys)
         null = "yes" if col.nullable and col.name not in pk else "no"
         lines.append(f"| `{col.name}` | {col.type} | {null} | {', '.join(keys)} |")
-    extras = [f"index `{i.name}` ({', '.join(c.name for c in i.columns)})" for i in table.indexes]
+    extras = [f"index `{i.name}` ({', '.join(map(_part, i.expressions))})" for i in table.indexes]
     extras += [
         f"unique ({', '.join(c.name for c in u.columns)})"
         for u in table.constraints
