@@ -1,6 +1,6 @@
-"""PostgreSQL's one-statement writes (``pg_writes``) against a writer in another transaction:
-a statement that waited for a series' summary row acts on the series as it is after the wait,
-not as it was when the statement began."""
+"""PostgreSQL's one-statement ``log_batch`` (``pg_writes``): batches to tiled series merge their
+tiles in it, and it acts on a series as it is when it writes, not as it was when the statement
+began or as this store last saw it (another writer may have written since)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from runyard.entities import Metric
 from runyard.store.sql.metric_tiles import ROOT_LEVEL, TILE_THRESHOLD, build_tiles
 from runyard.store.sql.store import SqlTrackingStore
 from tests.pg_cluster import PgServer, pg_primary  # noqa: F401  (session fixture)
+from tests.store.test_metric_tiles import check_tiles
 
 
 @pytest.fixture
@@ -99,3 +100,60 @@ def test_a_batch_that_waited_for_a_writer_tiling_its_series_lands_in_the_tiles(
     # The chart of the whole series is read from the tiles and counts every point.
     total, reduced, _ = store.get_metric_history_downsampled(run_id, "m", 400)
     assert (total, reduced) == (below + 100, True)
+
+
+def _log(store: SqlTrackingStore, run_id: str, first: int, count: int, keys: int = 3) -> None:
+    """``count`` steps from ``first`` for ``keys`` keys, in batches of 1,000 points."""
+    metrics = [
+        Metric(f"k{k}", float((step * 7 + k) % 11), 1000 + step, step)
+        for step in range(first, first + count)
+        for k in range(keys)
+    ]
+    for start in range(0, len(metrics), 1000):
+        store.log_batch(run_id, metrics[start : start + 1000])
+
+
+def test_batches_to_known_tiled_series_merge_their_tiles_in_the_one_statement(
+    pg_store: SqlTrackingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = pg_store
+    run_id = store.create_run(store.create_experiment("e"), "u", 0, [], "r").info.run_id
+    # 9,000 steps: the series cross the threshold (the transaction path tiles them) and span
+    # levels up to 4,096 steps, which stay the top level until step 16,383.
+    _log(store, run_id, 0, 9000)
+    for key in ("k0", "k1", "k2"):
+        assert check_tiles(store, run_id, key)
+
+    def no_transaction(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a batch took the transaction path")
+
+    monkeypatch.setattr(store, "_write_batch", no_transaction)
+    _log(store, run_id, 9000, 7000)
+    for key in ("k0", "k1", "k2"):
+        assert check_tiles(store, run_id, key)
+        total, reduced, _ = store.get_metric_history_downsampled(run_id, key, 400)
+        assert (total, reduced) == (16_000, True)
+
+
+def test_a_tiled_series_another_store_wrote_to_is_merged_right(
+    pg_primary: PgServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Two stores (two server processes, say) alternate batches to the same series: each one's
+    idea of the series is out of date at every batch, so its statement refuses to merge and
+    the transaction path, which reads the tiles, writes the batch."""
+    uri = pg_primary.create_database()
+    first = SqlTrackingStore(uri, str(tmp_path / "a"))
+    second = SqlTrackingStore(uri, str(tmp_path / "a"))
+    try:
+        run_id = first.create_run(first.create_experiment("e"), "u", 0, [], "r").info.run_id
+        _log(first, run_id, 0, 9000, keys=1)
+        _log(second, run_id, 9000, 1000, keys=1)
+        for step in range(10_000, 14_000, 1000):
+            _log(first if step % 2000 else second, run_id, step, 1000, keys=1)
+        assert check_tiles(first, run_id, "k0")
+        total, reduced, _ = second.get_metric_history_downsampled(run_id, "k0", 400)
+        assert (total, reduced) == (14_000, True)
+    finally:
+        first.close()
+        second.close()

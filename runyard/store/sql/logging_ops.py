@@ -23,7 +23,12 @@ from runyard.store.search.paging import decode_keyset_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase
 from runyard.store.sql.logged_models import write_model_metrics
-from runyard.store.sql.metric_tiles import TILE_THRESHOLD, write_tiles
+from runyard.store.sql.metric_tiles import (
+    TILE_THRESHOLD,
+    merge_rows_unread,
+    points_of,
+    write_tiles,
+)
 from runyard.store.sql.pg_writes import log_batch_args
 from runyard.store.sql.runs import RUN_NAME_TAG
 from runyard.store.sql.statements import SUMMARY_COLUMNS
@@ -97,8 +102,12 @@ class LoggingOps(SqlBase):
 
     _series_cache: dict[tuple[str, str], int]
     #: (run, key) of series known to be tiled or about to be (PostgreSQL: their batches take
-    #: the transaction path, see _log_batch_one).
+    #: the transaction path unless _tile_states knows them, see _log_batch_one).
     _long_series: set[tuple[str, str]]
+    #: PostgreSQL: (run, key) -> (point_count, first_step, last_step) of tiled series as this
+    #: store last wrote or read them: a batch's merge into their tiles is worked out from
+    #: these and written in the batch's one statement, which checks the count.
+    _tile_states: dict[tuple[str, str], tuple[int, int, int]]
 
     def log_batch(
         self,
@@ -213,6 +222,48 @@ class LoggingOps(SqlBase):
         except BaseException:
             self._forget_series(run_id, metrics)
             raise
+        if self._sql.tile_states is not None:
+            long = [key for key in _keys_of(metrics) if (run_id, key) in self._long_series]
+            if long:
+                self._read_tile_states(run_id, long)
+
+    def _read_tile_states(self, run_id: str, keys: list[str]) -> None:
+        """After the transaction path wrote to tiled series: their states, for the next
+        batches' one statement (a series not tiled is forgotten)."""
+        states = self._tile_states
+        for key in keys:
+            states.pop((run_id, key), None)
+        if len(states) > _SERIES_CACHE_SIZE:
+            states.clear()
+        stmt = self._sql.tile_states
+        assert stmt is not None
+        with self._autocommit() as conn:
+            for key, count, first, last in stmt.run(conn, run_uuid=run_id, keys=keys):
+                states[(run_id, key)] = (count, first, last)
+
+    def _known_merges(
+        self, run_id: str, long: list[tuple[Any, ...]], points: Sequence[tuple[Any, ...]]
+    ) -> tuple[list[tuple[str, int]], list[tuple[Any, ...]], dict[Any, Any]] | None:
+        """For the batch's long series (their summaries): ``(key, point_count)`` once the batch
+        is in, the rows merging it into their tiles, and their states after it; None when a
+        series' state is unknown or the batch needs another tile level (the transaction path
+        reads the tiles)."""
+        known, tiles, after = [], [], {}
+        groups = points_of([s[1] for s in long], points)
+        for summary in long:
+            key = summary[1]
+            state = self._tile_states.get((run_id, key))
+            if state is None:
+                return None
+            merged = merge_rows_unread(key, groups[key], state[1:])
+            if merged is None:
+                return None
+            rows, (first, last) = merged
+            count = state[0] + summary[-1]  # summaries end with the batch's point count
+            known.append((key, count))
+            tiles += rows
+            after[(run_id, key)] = (count, first, last)
+        return known, tiles, after
 
     def _log_batch_one(
         self,
@@ -225,7 +276,9 @@ class LoggingOps(SqlBase):
         :func:`~runyard.store.sql.pg_writes.log_batch_statement`): None when written; else
         nothing was written and the transaction path must run, ``fresh`` (False: the batch
         repeats stored points). It says why when the run is missing or not active, a param
-        changes or a value is refused, and it writes long series with their tiles."""
+        changes or a value is refused; it also writes the batches this one cannot merge into
+        tiles: to a series crossing the tile threshold, needing another tile level, or not
+        known to this store (``_tile_states``, read back after such a batch)."""
         stmt = self._sql.log_batch_one
         assert stmt is not None
         if not isinstance(metrics, CheckedPoints) and any(m.model_id for m in metrics):
@@ -233,8 +286,15 @@ class LoggingOps(SqlBase):
         points = metrics if isinstance(metrics, CheckedPoints) else point_rows(run_id, metrics)
         summaries = summary_rows(points) if points else []
         long = self._long_series
-        if any((run_id, s[1]) in long for s in summaries):
-            return True
+        known: list[tuple[str, int]] = []
+        tiles: list[tuple[Any, ...]] = []
+        after: dict[tuple[str, str], tuple[int, int, int]] = {}
+        long_summaries = [s for s in summaries if (run_id, s[1]) in long]
+        if long_summaries:
+            merges = self._known_merges(run_id, long_summaries, points)
+            if merges is None:
+                return True
+            known, tiles, after = merges
         names = [g.value for g in tags if g.key == RUN_NAME_TAG]
         args = log_batch_args(
             run_id,
@@ -244,23 +304,30 @@ class LoggingOps(SqlBase):
             {g.key: g.value for g in tags},  # the last value of a key wins
             summaries,
             points,
+            known,
+            tiles,
         )
         dbapi = self._engine.dialect.loaded_dbapi
+        fresh = True  # what the transaction path is told when the statement wrote nothing
+        row = None
         with self._autocommit() as conn:
             try:
                 row = stmt.run(conn, **args).fetchone()
             except dbapi.IntegrityError:  # pk_metric_points: some points are stored already
-                return False
-            except dbapi.DataError:  # a changed param or a refused value: the other path says
-                return True
-        if row is None or row[0] != LifecycleStage.ACTIVE:
-            return True
-        if row[1] is not None:
+                fresh = False
+            except dbapi.DataError:
+                pass  # a changed param, a refused value (the other path says which), or a
+                # series that another writer changed since this store knew it
+        if row is not None and row[0] == LifecycleStage.ACTIVE:
+            if row[1] is None:
+                self._tile_states.update(after)
+                return None
             if len(long) > _SERIES_CACHE_SIZE:
                 long.clear()
             long.update((run_id, key) for key in row[1])
-            return True
-        return None
+        for state in after:
+            self._tile_states.pop(state, None)
+        return fresh
 
     def _write_batch(
         self,

@@ -48,6 +48,8 @@ __all__ = [
     "TILE_THRESHOLD",
     "TileFallback",
     "build_tiles",
+    "merge_rows_unread",
+    "points_of",
     "tile_downsample",
     "write_tiles",
 ]
@@ -299,17 +301,31 @@ def _merge_rows(
     A batch that widens the series' steps enough to need coarser levels first gets them rolled
     up from the stored tiles of the previous coarsest level (at most five).
     """
+    within = _rows_within(sid, batch, extent)
+    if within is not None:
+        return within[0]
     first, last = _extent(batch)
     old_top = _top_level(*extent)
+    if old_top is None:
+        return None  # no level kept yet (points on a few steps): from the points
     top = _top_level(min(first, extent[0]), max(last, extent[1]))
-    rows = []
-    if top != old_top:
-        if old_top is None:
-            return None  # no level kept yet (points on a few steps): from the points
-        stored = {row[0]: _as_tile(row) for row in _tiles(conn, sid, old_top, *_ALL_TILES)}
-        new = _rows(sid, old_top, stored, top)
-        rows += [row for row in new if old_top < row[1] < ROOT_LEVEL]
-    return rows + _rows(sid, TILE_LEVELS[0], batch, top)
+    stored = {row[0]: _as_tile(row) for row in _tiles(conn, sid, old_top, *_ALL_TILES)}
+    rolled = [row for row in _rows(sid, old_top, stored, top) if old_top < row[1] < ROOT_LEVEL]
+    return rolled + _rows(sid, TILE_LEVELS[0], batch, top)
+
+
+def _rows_within(
+    label: Any, batch: dict[int, _Tile], extent: tuple[int, int]
+) -> tuple[list[tuple[Any, ...]], tuple[int, int]] | None:
+    """Rows merging a batch's finest tiles into a series whose steps spanned ``extent``, and
+    its extent after the batch; None when the batch needs another level (rolled up from
+    stored tiles)."""
+    first, last = _extent(batch)
+    after = (min(first, extent[0]), max(last, extent[1]))
+    top = _top_level(*after)
+    if top != _top_level(*extent):
+        return None
+    return _rows(label, TILE_LEVELS[0], batch, top), after
 
 
 def write_tiles(
@@ -343,16 +359,9 @@ def write_tiles(
         build_tiles(conn, upsert, sid)
 
 
-def _merge_batch(
-    conn: Connection,
-    upsert: Prepared,
-    series: dict[str, tuple[int, int, bool]],
-    points: Sequence[tuple[Any, ...]],
-) -> list[int]:
-    """Merge the batch into its tiled series; returns those that need a rebuild instead."""
-    by_key: dict[str, list[Any]] = {key: [] for key, state in series.items() if state[2]}
-    if not by_key:
-        return []
+def points_of(keys: Iterable[str], points: Sequence[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """The batch's points (stored form, key in column 1) of each of ``keys``."""
+    by_key: dict[str, list[Any]] = {key: [] for key in keys}
     if len(by_key) == 1:  # one long series among the batch's keys: picked out at C speed
         (key,) = by_key
         by_key[key] = list(compress(points, map(key.__eq__, map(_key_of, points))))
@@ -361,6 +370,29 @@ def _merge_batch(
             group = by_key.get(point[1])
             if group is not None:
                 group.append(point)
+    return by_key
+
+
+def merge_rows_unread(
+    label: Any, points: Sequence[tuple[Any, ...]], extent: tuple[int, int]
+) -> tuple[list[tuple[Any, ...]], tuple[int, int]] | None:
+    """Rows merging a batch's points (stored form) into a tiled series whose steps spanned
+    ``extent`` before it, without reading the series (``label`` stands for its id in the
+    rows), and the series' extent after the batch. None when the batch widens the steps
+    enough to need another level: that is rolled up from stored tiles (``write_tiles``)."""
+    return _rows_within(label, _finest(points, at=2), extent)
+
+
+def _merge_batch(
+    conn: Connection,
+    upsert: Prepared,
+    series: dict[str, tuple[int, int, bool]],
+    points: Sequence[tuple[Any, ...]],
+) -> list[int]:
+    """Merge the batch into its tiled series; returns those that need a rebuild instead."""
+    by_key = points_of([key for key, state in series.items() if state[2]], points)
+    if not by_key:
+        return []
     ids = [series[key][0] for key in by_key]
     named = {f"s{i}": sid for i, sid in enumerate(ids)}
     found = _extents_statement(conn.dialect, len(ids)).run(conn, **named).fetchall()

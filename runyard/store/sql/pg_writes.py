@@ -23,8 +23,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Double,
+    Float,
     Integer,
     Text,
+    and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -32,13 +35,14 @@ from sqlalchemy import (
     exists,
     func,
     literal_column,
+    not_,
     or_,
     select,
     text,
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.engine import Dialect
 
 from runyard.store.sql import schema as t
@@ -49,6 +53,7 @@ __all__ = [
     "create_run_statement",
     "log_batch_args",
     "log_batch_statement",
+    "tile_states_statement",
     "update_run_statement",
 ]
 
@@ -113,6 +118,32 @@ def update_run_statement(dialect: Dialect, columns: tuple[str, ...]) -> Prepared
     return Prepared(text(_UPDATE_RUN.format(columns=", ".join(columns))), dialect)
 
 
+_TILE_STATES = """
+SELECT ms.key, ms.point_count, root.first_step, root.last_step
+FROM metric_summaries AS ms
+JOIN metric_tiles AS root ON root.series_id = ms.series_id AND root.level = {root} AND root.tile = 0
+WHERE ms.run_uuid = :run_uuid AND ms.key = ANY(CAST(:keys AS TEXT[])) AND ms.tiled
+"""
+
+
+def tile_states_statement(dialect: Dialect, root_level: int) -> Prepared | None:
+    """``(key, point_count, first_step, last_step)`` of a run's tiled series among ``keys``
+    (parameters ``run_uuid``, ``keys``): what :func:`log_batch_statement` needs to know to
+    merge a batch into their tiles. PostgreSQL only."""
+    if dialect.name != "postgresql":
+        return None
+    return Prepared(text(_TILE_STATES.format(root=int(root_level))), dialect)
+
+
+def _array_kind(column_type: Any) -> Any:
+    """The type of an array of a numeric column's values (as :data:`_SQL_TYPES` knows it)."""
+    if isinstance(column_type, Boolean):
+        return Boolean
+    if isinstance(column_type, Float):
+        return Double
+    return Integer if type(column_type) is Integer else BigInteger
+
+
 #: Columns of the arrays :func:`log_batch_statement` takes, by array name.
 LOG_BATCH_ARRAYS: dict[str, tuple[tuple[str, Any], ...]] = {
     "p": (("key", Text), ("value", Text)),
@@ -127,54 +158,74 @@ LOG_BATCH_ARRAYS: dict[str, tuple[tuple[str, Any], ...]] = {
         ("max_value", Double),
         ("point_count", BigInteger),
     ),
+    # A point's series is the position (from 1) of its key among the summaries ``s``: psycopg
+    # sends 1,000 repeated keys as text (~1 ms of client CPU), positions as a packed array.
     "pt": (
-        ("key", Text),
+        ("series", Integer),
         ("step", BigInteger),
         ("timestamp", BigInteger),
         ("value", Double),
         ("is_nan", Boolean),
     ),
+    # Tiled series the caller knows (key and point count once the batch is in), and the
+    # batch's merge into their tiles: ``metric_tiles`` rows with the key for the series id.
+    "x": (("key", Text), ("point_count", BigInteger)),
+    "tl": (
+        ("key", Text),
+        *((c.name, _array_kind(c.type)) for c in t.metric_tiles.columns if c.name != "series_id"),
+    ),
 }
 
 
-def _unnest(name: str) -> Any:
-    """``unnest(:name_a, :name_b, ..) AS name(a, b, ..)`` over :data:`LOG_BATCH_ARRAYS`."""
+def _unnest(name: str, ordinality: str | None = None) -> Any:
+    """``unnest(:name_a, :name_b, ..) AS name(a, b, ..)`` over :data:`LOG_BATCH_ARRAYS`, with
+    the elements' positions (from 1) as column ``ordinality`` if given."""
     columns = LOG_BATCH_ARRAYS[name]
     arrays = [bindparam(f"{name}_{c}", type_=ARRAY(kind)) for c, kind in columns]
     return (
         func.unnest(*arrays)
-        .table_valued(*(column(c, kind) for c, kind in columns))
+        .table_valued(*(column(c, kind) for c, kind in columns), with_ordinality=ordinality)
         .render_derived(name=name)
     )
 
 
 def log_batch_statement(
-    dialect: Dialect, summary_merge: Callable[[Any], dict[str, Any]]
+    dialect: Dialect,
+    summary_merge: Callable[[Any], dict[str, Any]],
+    tile_merge: Callable[[Any], dict[str, Any]],
 ) -> Prepared | None:
     """``log_batch`` of one run in one statement (PostgreSQL), for batches whose series are
-    short (no metric tiles to write, see :mod:`~runyard.store.sql.metric_tiles`).
+    short, or tiled with a merge the caller could work out without reading them (see
+    :mod:`~runyard.store.sql.metric_tiles`).
 
     Parameters: ``run_uuid``, ``name`` (the batch's last ``mlflow.runName`` tag or NULL),
     ``threshold`` (``TILE_THRESHOLD``) and the arrays of :data:`LOG_BATCH_ARRAYS` (params
-    ``p_*``, tags ``t_*``, one summary per key ``s_*``, points ``pt_*``). Writes only when the
-    run is active and none of the batch's series is tiled or reaches ``threshold`` points; a
-    param logged before with another value, or a point stored already, fails the statement
-    (nothing written: the caller's transaction path then says why, or keeps the stored
-    points). Returns one row ``(lifecycle_stage, long_keys)`` when the run exists, where
-    ``long_keys`` (the series that need tiles) is NULL when the batch was written.
+    ``p_*``, tags ``t_*``, one summary per key ``s_*``, points ``pt_*``, the tiled series the
+    caller knows ``x_*`` and their tile rows ``tl_*``). Writes only when the run is active and
+    each of the batch's series is either short (untiled, under ``threshold`` points with the
+    batch) or one of ``x_key``, tiled and at ``x_point_count`` points with the batch, that is,
+    no other writer has written to it since the caller last did. A param logged before with
+    another value, a point stored already, or a series that is not as the caller knew it
+    fails the statement (nothing written: the caller's transaction path then says why, keeps
+    the stored points or reads the tiles). Returns one row ``(lifecycle_stage, long_keys)``
+    when the run exists, where ``long_keys`` (series that need the transaction path) is NULL
+    when the batch was written.
     """
     if dialect.name != "postgresql":
         return None
     runs, p, rt, ms, mp = t.runs, t.params, t.run_tags, t.metric_summaries, t.metric_points
     run_id = bindparam("run_uuid", type_=Text)
     run_row = select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id).cte("run")
-    sx = select(_unnest("s")).cte("sx")
+    sx = select(_unnest("s", ordinality="ord")).cte("sx")
+    threshold: Any = bindparam("threshold")
+    known_keys = bindparam("x_key", type_=ARRAY(Text))
     long = (
         select(func.array_agg(ms.c.key).label("long_keys"))
         .select_from(ms.join(sx, ms.c.key == sx.c.key))
         .where(
             ms.c.run_uuid == run_id,
-            or_(ms.c.tiled, ms.c.point_count + sx.c.point_count >= bindparam("threshold")),
+            or_(ms.c.tiled, ms.c.point_count + sx.c.point_count >= threshold),
+            not_(and_(ms.c.tiled, ms.c.key == any_(known_keys))),
         )
         .cte("long")
     )
@@ -209,20 +260,25 @@ def log_batch_statement(
         .where(runs.c.run_uuid == run_id, name.is_not(None), exists(select(go.c.one)))
         .values(name=name)
     )
-    summary_source = select(run_id, *sx.c).select_from(go).join(sx, true())
+    summary_columns = [sx.c[c] for c, _ in LOG_BATCH_ARRAYS["s"]]
+    summary_source = select(run_id, *summary_columns).select_from(go).join(sx, true())
     summaries = insert(ms).from_select([c for c, _ in (("run_uuid", 0), *LOG_BATCH_ARRAYS["s"])],
                                        summary_source)  # fmt: skip
-    # ``long`` read the series as they were when the statement began. A writer that tiled one
-    # since (its transaction held the summary row, which this upsert waited for) would leave
-    # this batch's points out of the tiles: the upsert returns the row as it now is, and a
-    # series that is tiled or long by then fails the statement (the transaction path, which
-    # writes tiles, takes the batch).
+    # ``long`` read the series as they were when the statement began; the summary upsert may
+    # have waited for another writer's transaction, which held the row. The upsert returns
+    # the row as it now is: a series that another writer tiled or lengthened meanwhile fails
+    # the statement (its points would miss the tiles, or the known merge would be wrong).
+    x = _unnest("x")
+    # (RETURNING does not correlate a subquery to the target table: named by hand.)
+    returned_key: Any = literal_column("metric_summaries.key")
+    known_count = select(x.c.point_count).where(x.c.key == returned_key).scalar_subquery()
+    as_known = or_(
+        and_(known_count.is_(None), not_(ms.c.tiled), ms.c.point_count < threshold),
+        and_(ms.c.tiled, ms.c.point_count == known_count),
+    )
     checked_id = case(
-        (
-            or_(ms.c.tiled, ms.c.point_count >= bindparam("threshold")),
-            cast(literal_column("'series needs tiles: '").op("||")(ms.c.key), BigInteger),
-        ),
-        else_=ms.c.series_id,
+        (as_known, ms.c.series_id),
+        else_=cast(literal_column("'series changed: '").op("||")(ms.c.key), BigInteger),
     )
     written = (
         summaries.on_conflict_do_update(
@@ -231,17 +287,41 @@ def log_batch_statement(
         .returning(ms.c.key, checked_id.label("series_id"))
         .cte("ws")
     )
+    # The written series' ids in the order of the summaries, for the points to pick by index.
+    ids = (
+        select(func.array_agg(aggregate_order_by(written.c.series_id, sx.c.ord)).label("ids"))
+        .select_from(written.join(sx, sx.c.key == written.c.key))
+        .cte("ids")
+    )
     pt = _unnest("pt")
     points = insert(mp).from_select(
         ["series_id", "step", "timestamp", "value", "is_nan"],
-        select(written.c.series_id, pt.c.step, pt.c.timestamp, pt.c.value, pt.c.is_nan)
+        select(ids.c.ids[pt.c.series], pt.c.step, pt.c.timestamp, pt.c.value, pt.c.is_nan)
         .select_from(pt)
-        .join(written, written.c.key == pt.c.key),
+        .join(ids, ids.c.ids.is_not(None)),  # NULL: nothing written (``go`` found no row)
+    )
+    tl = _unnest("tl")
+    tile_columns = [c.name for c in t.metric_tiles.columns]  # series_id first
+    tiles = insert(t.metric_tiles).from_select(
+        tile_columns,
+        select(written.c.series_id, *(tl.c[c] for c in tile_columns[1:]))
+        .select_from(tl)
+        .join(written, written.c.key == tl.c.key),
+    )
+    tiles = tiles.on_conflict_do_update(
+        index_elements=["series_id", "level", "tile"], set_=tile_merge(tiles.excluded)
     )
     stmt = (
         select(run_row.c.lifecycle_stage, long.c.long_keys)
         .select_from(run_row, long)
-        .add_cte(params.cte("wp"), tags.cte("wt"), rename.cte("wn"), written, points.cte("wpt"))
+        .add_cte(
+            params.cte("wp"),
+            tags.cte("wt"),
+            rename.cte("wn"),
+            written,
+            points.cte("wpt"),
+            tiles.cte("wtl"),
+        )
     )
     return Prepared(stmt, dialect, packed_params=True)
 
@@ -254,10 +334,13 @@ def log_batch_args(
     tags: dict[str, str],
     summaries: Sequence[tuple[Any, ...]],
     points: Sequence[tuple[Any, ...]],
+    known: Sequence[tuple[str, int]] = (),
+    tiles: Sequence[tuple[Any, ...]] = (),
 ) -> dict[str, Any]:
     """The parameters of :func:`log_batch_statement`: summaries and points as the write path
-    lays them out (``(run_uuid, key, ...)``, see ``logging_ops``), numeric arrays packed
-    (:mod:`~runyard.store.sql.pg_arrays`)."""
+    lays them out (``(run_uuid, key, ...)``, see ``logging_ops``), the known tiled series
+    ``(key, point_count)`` and their tile rows (``metric_tiles`` columns, the key for the
+    series id), numeric arrays packed (:mod:`~runyard.store.sql.pg_arrays`)."""
     from runyard.store.sql import pg_arrays  # imports psycopg: PostgreSQL only
 
     args: dict[str, Any] = {
@@ -269,9 +352,15 @@ def log_batch_args(
         "t_key": list(tags),
         "t_value": list(tags.values()),
     }
-    for prefix, rows in (("s", summaries), ("pt", points)):
+    for prefix, rows, skip in (("s", summaries, 1), ("pt", points, 1), ("x", known, 0),
+                               ("tl", tiles, 0)):  # fmt: skip
         columns = LOG_BATCH_ARRAYS[prefix]
-        values = list(zip(*rows, strict=True))[1:] if rows else [()] * len(columns)
+        values: list[Any] = [()] * len(columns)
+        if rows:
+            values = list(zip(*rows, strict=True))[skip:]
+        if prefix == "pt" and rows:
+            position = {row[1]: i for i, row in enumerate(summaries, start=1)}
+            values[0] = list(map(position.__getitem__, values[0]))  # keys -> series
         for (col, kind), data in zip(columns, values, strict=True):
             pack = pg_arrays.packer(_SQL_TYPES.get(kind, ""))
             args[f"{prefix}_{col}"] = list(data) if pack is None else pack(list(data))
@@ -281,6 +370,7 @@ def log_batch_args(
 #: Type names of the numeric arrays, as :func:`~runyard.store.sql.pg_arrays.packer` takes.
 _SQL_TYPES: dict[Any, str] = {
     BigInteger: "BIGINT",
+    Integer: "INTEGER",
     Double: "DOUBLE PRECISION",
     Boolean: "BOOLEAN",
 }

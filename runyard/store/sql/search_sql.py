@@ -481,6 +481,10 @@ def _plan_runs(
     probe = None if driver is None else metric_range_probe(comparisons[driver])
     if probe is not None:
         # The few candidate runs first: SQLite then joins runs by primary key and sorts them.
+        # ``experiment_id + 0`` keeps it from reading the experiment's runs off
+        # ix_runs_experiment_start instead, which spares the sort (the default order is the
+        # index's) but probes every run.
+        conditions[0] = (runs.c.experiment_id + 0).in_(ids)
         found = probe.subquery("driver")
         driven = found.join(runs, runs.c.run_uuid == found.c.run_uuid)
         source, sort_keys = _run_sort_keys(orderings, driven)

@@ -31,9 +31,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from runyard.store.sql import schema as t
+from runyard.store.sql.metric_tiles import ROOT_LEVEL
 from runyard.store.sql.pg_writes import (
     create_run_statement,
     log_batch_statement,
+    tile_states_statement,
     update_run_statement,
 )
 from runyard.store.sql.prepared import Prepared
@@ -120,7 +122,15 @@ def summary_merge(new: Any) -> dict[str, Any]:
 def _tile_upsert(dialect: Dialect) -> Any:
     """Merge a batch's summary of a tile into the stored one (metric_tiles.write_tiles)."""
     stmt = _insert(dialect, t.metric_tiles, TILE_COLUMNS)
-    new, old = stmt.excluded, t.metric_tiles.c
+    return stmt.on_conflict_do_update(
+        index_elements=["series_id", "level", "tile"], set_=tile_merge(stmt.excluded)
+    )
+
+
+def tile_merge(new: Any) -> dict[str, Any]:
+    """The ``SET`` of an upsert merging a batch's summary of a tile (``new``: the statement's
+    ``excluded``) into the stored tile."""
+    old = t.metric_tiles.c
     earlier = tuple_(new.first_step, new.first_timestamp) < tuple_(
         old.first_step, old.first_timestamp
     )
@@ -139,13 +149,10 @@ def _tile_upsert(dialect: Dialect) -> Any:
         "min_time": new.min_time < old.min_time,
         "max_time": new.max_time > old.max_time,
     }
-    return stmt.on_conflict_do_update(
-        index_elements=["series_id", "level", "tile"],
-        set_={
-            "n": old.n + new.n,
-            **{name: _pick(cond, new[name], old[name]) for name, cond in picks.items()},
-        },
-    )
+    return {
+        "n": old.n + new.n,
+        **{name: _pick(cond, new[name], old[name]) for name, cond in picks.items()},
+    }
 
 
 #: A condition on a ``run_uuid`` (or ``input_uuid``) column: "is one of the ids".
@@ -354,7 +361,8 @@ class Statements:
         # One statement outside a transaction on PostgreSQL (pg_writes); None elsewhere.
         self.create_run_one = create_run_statement(dialect)
         self.update_run_one = update_run_statement(dialect, RUN_COLUMNS)
-        self.log_batch_one = log_batch_statement(dialect, summary_merge)
+        self.log_batch_one = log_batch_statement(dialect, summary_merge, tile_merge)
+        self.tile_states = tile_states_statement(dialect, ROOT_LEVEL)
         # update_run_info: the check that the run is active, the update and the read of the
         # updated row in one statement (one round trip instead of three on PostgreSQL).
         self.update_active_run = prep(

@@ -57,6 +57,7 @@ class SqlTrackingStore(
         self._sql = Statements(self._engine.dialect)
         self._series_cache = {}
         self._long_series = set()
+        self._tile_states = {}
         try:
             prepare_schema(self._engine, auto_upgrade)
             self._ensure_default_experiment()
