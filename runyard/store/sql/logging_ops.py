@@ -23,19 +23,14 @@ from runyard.store.search.paging import decode_keyset_token, encode_page_token
 from runyard.store.sql import schema as t
 from runyard.store.sql.base import SqlBase
 from runyard.store.sql.logged_models import write_model_metrics
-from runyard.store.sql.metric_tiles import (
-    TILE_THRESHOLD,
-    merge_rows_unread,
-    points_of,
-    write_tiles,
-)
+from runyard.store.sql.metric_tiles import TILE_THRESHOLD, merge_rows_unread, write_tiles
 from runyard.store.sql.pg_writes import log_batch_args
 from runyard.store.sql.runs import RUN_NAME_TAG
 from runyard.store.sql.statements import SUMMARY_COLUMNS
 from runyard.utils.gc_pause import gc_paused
 from runyard.utils.validation import MAX_DOUBLE, validate_batch_limits
 
-__all__ = ["LoggingOps", "point_rows", "summary_rows"]
+__all__ = ["LoggingOps", "point_rows", "points_by_key", "summary_rows"]
 
 _isnan = math.isnan
 _isinf = math.isinf
@@ -67,8 +62,8 @@ _key_of = itemgetter(1)
 _SERIES_CACHE_SIZE = 20_000
 
 
-def summary_rows(points: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Per key: the latest point by (step, timestamp, value), finite min and max, and count."""
+def points_by_key(points: Sequence[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+    """A batch's points (stored form) per key, in the batch's order."""
     # Clients send a key's points together: groupby splits them at C speed; a key met again
     # later joins its earlier run.
     by_key: dict[str, list[tuple[Any, ...]]] = {}
@@ -78,8 +73,16 @@ def summary_rows(points: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             by_key[key] = list(run)
         else:
             group.extend(run)
+    return by_key
+
+
+def summary_rows(
+    points: Sequence[tuple[Any, ...]], by_key: dict[str, list[tuple[Any, ...]]] | None = None
+) -> list[tuple[Any, ...]]:
+    """Per key: the latest point by (step, timestamp, value), finite min and max, and count
+    (``by_key``: the points grouped already, :func:`points_by_key`)."""
     out = []
-    for group in by_key.values():
+    for group in (points_by_key(points) if by_key is None else by_key).values():
         latest = group[0] if len(group) == 1 else max(group, key=_by_order)
         finite = [r[4] for r in group if not r[5]]
         low, high = (min(finite), max(finite)) if finite else (None, None)
@@ -242,14 +245,13 @@ class LoggingOps(SqlBase):
                 states[(run_id, key)] = (count, first, last)
 
     def _known_merges(
-        self, run_id: str, long: list[tuple[Any, ...]], points: Sequence[tuple[Any, ...]]
+        self, run_id: str, long: list[tuple[Any, ...]], groups: dict[str, list[tuple[Any, ...]]]
     ) -> tuple[list[tuple[str, int]], list[tuple[Any, ...]], dict[Any, Any]] | None:
-        """For the batch's long series (their summaries): ``(key, point_count)`` once the batch
-        is in, the rows merging it into their tiles, and their states after it; None when a
-        series' state is unknown or the batch needs another tile level (the transaction path
-        reads the tiles)."""
+        """For the batch's long series (their summaries; ``groups``: the batch's points by
+        key): ``(key, point_count)`` once the batch is in, the rows merging it into their tiles,
+        and their states after it; None when a series' state is unknown or the batch needs
+        another tile level (the transaction path reads the tiles)."""
         known, tiles, after = [], [], {}
-        groups = points_of([s[1] for s in long], points)
         for summary in long:
             key = summary[1]
             state = self._tile_states.get((run_id, key))
@@ -284,14 +286,15 @@ class LoggingOps(SqlBase):
         if not isinstance(metrics, CheckedPoints) and any(m.model_id for m in metrics):
             return True  # the points also belong to logged models: see _write_batch
         points = metrics if isinstance(metrics, CheckedPoints) else point_rows(run_id, metrics)
-        summaries = summary_rows(points) if points else []
+        groups = points_by_key(points)
+        summaries = summary_rows(points, groups)
         long = self._long_series
         known: list[tuple[str, int]] = []
         tiles: list[tuple[Any, ...]] = []
         after: dict[tuple[str, str], tuple[int, int, int]] = {}
         long_summaries = [s for s in summaries if (run_id, s[1]) in long]
         if long_summaries:
-            merges = self._known_merges(run_id, long_summaries, points)
+            merges = self._known_merges(run_id, long_summaries, groups)
             if merges is None:
                 return True
             known, tiles, after = merges

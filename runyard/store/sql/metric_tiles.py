@@ -49,7 +49,6 @@ __all__ = [
     "TileFallback",
     "build_tiles",
     "merge_rows_unread",
-    "points_of",
     "tile_downsample",
     "write_tiles",
 ]
@@ -359,7 +358,7 @@ def write_tiles(
         build_tiles(conn, upsert, sid)
 
 
-def points_of(keys: Iterable[str], points: Sequence[tuple[Any, ...]]) -> dict[str, list[Any]]:
+def _points_of(keys: Iterable[str], points: Sequence[tuple[Any, ...]]) -> dict[str, list[Any]]:
     """The batch's points (stored form, key in column 1) of each of ``keys``."""
     by_key: dict[str, list[Any]] = {key: [] for key in keys}
     if len(by_key) == 1:  # one long series among the batch's keys: picked out at C speed
@@ -390,7 +389,7 @@ def _merge_batch(
     points: Sequence[tuple[Any, ...]],
 ) -> list[int]:
     """Merge the batch into its tiled series; returns those that need a rebuild instead."""
-    by_key = points_of([key for key, state in series.items() if state[2]], points)
+    by_key = _points_of([key for key, state in series.items() if state[2]], points)
     if not by_key:
         return []
     ids = [series[key][0] for key in by_key]
