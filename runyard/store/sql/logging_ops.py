@@ -289,7 +289,7 @@ class LoggingOps(SqlBase):
         groups = points_by_key(points)
         summaries = summary_rows(points, groups)
         long = self._long_series
-        known: list[tuple[str, int]] = []
+        known: list[tuple[str, int]] | None = None
         tiles: list[tuple[Any, ...]] = []
         after: dict[tuple[str, str], tuple[int, int, int]] = {}
         long_summaries = [s for s in summaries if (run_id, s[1]) in long]
@@ -298,6 +298,8 @@ class LoggingOps(SqlBase):
             if merges is None:
                 return True
             known, tiles, after = merges
+            stmt = self._sql.log_batch_tiled
+            assert stmt is not None
         names = [g.value for g in tags if g.key == RUN_NAME_TAG]
         args = log_batch_args(
             run_id,

@@ -361,7 +361,8 @@ class Statements:
         # One statement outside a transaction on PostgreSQL (pg_writes); None elsewhere.
         self.create_run_one = create_run_statement(dialect)
         self.update_run_one = update_run_statement(dialect, RUN_COLUMNS)
-        self.log_batch_one = log_batch_statement(dialect, summary_merge, tile_merge)
+        self.log_batch_one = log_batch_statement(dialect, summary_merge)
+        self.log_batch_tiled = log_batch_statement(dialect, summary_merge, tile_merge)
         self.tile_states = tile_states_statement(dialect, ROOT_LEVEL)
         # update_run_info: the check that the run is active, the update and the read of the
         # updated row in one statement (one round trip instead of three on PostgreSQL).
