@@ -321,8 +321,9 @@ class LoggingOps(SqlBase):
             except dbapi.IntegrityError:  # pk_metric_points: some points are stored already
                 fresh = False
             except dbapi.DataError:
-                pass  # a changed param, a refused value (the other path says which), or a
-                # series that another writer changed since this store knew it
+                # A changed param, a refused value (the other path says which), or a series
+                # that another writer changed since this store knew it.
+                pass
         if row is not None and row[0] == LifecycleStage.ACTIVE:
             if row[1] is None:
                 self._tile_states.update(after)

@@ -300,31 +300,24 @@ def _merge_rows(
     A batch that widens the series' steps enough to need coarser levels first gets them rolled
     up from the stored tiles of the previous coarsest level (at most five).
     """
-    within = _rows_within(sid, batch, extent)
-    if within is not None:
-        return within[0]
-    first, last = _extent(batch)
-    old_top = _top_level(*extent)
+    after, old_top, top = _levels_after(batch, extent)
+    if top == old_top:
+        return _rows(sid, TILE_LEVELS[0], batch, top)
     if old_top is None:
         return None  # no level kept yet (points on a few steps): from the points
-    top = _top_level(min(first, extent[0]), max(last, extent[1]))
     stored = {row[0]: _as_tile(row) for row in _tiles(conn, sid, old_top, *_ALL_TILES)}
     rolled = [row for row in _rows(sid, old_top, stored, top) if old_top < row[1] < ROOT_LEVEL]
     return rolled + _rows(sid, TILE_LEVELS[0], batch, top)
 
 
-def _rows_within(
-    label: Any, batch: dict[int, _Tile], extent: tuple[int, int]
-) -> tuple[list[tuple[Any, ...]], tuple[int, int]] | None:
-    """Rows merging a batch's finest tiles into a series whose steps spanned ``extent``, and
-    its extent after the batch; None when the batch needs another level (rolled up from
-    stored tiles)."""
+def _levels_after(
+    batch: dict[int, _Tile], extent: tuple[int, int]
+) -> tuple[tuple[int, int], int | None, int | None]:
+    """The steps a series whose steps spanned ``extent`` spans with a batch's finest tiles,
+    and its top level before and after the batch."""
     first, last = _extent(batch)
     after = (min(first, extent[0]), max(last, extent[1]))
-    top = _top_level(*after)
-    if top != _top_level(*extent):
-        return None
-    return _rows(label, TILE_LEVELS[0], batch, top), after
+    return after, _top_level(*extent), _top_level(*after)
 
 
 def write_tiles(
@@ -379,7 +372,9 @@ def merge_rows_unread(
     ``extent`` before it, without reading the series (``label`` stands for its id in the
     rows), and the series' extent after the batch. None when the batch widens the steps
     enough to need another level: that is rolled up from stored tiles (``write_tiles``)."""
-    return _rows_within(label, _finest(points, at=2), extent)
+    batch = _finest(points, at=2)
+    after, old_top, top = _levels_after(batch, extent)
+    return None if top != old_top else (_rows(label, TILE_LEVELS[0], batch, top), after)
 
 
 def _merge_batch(

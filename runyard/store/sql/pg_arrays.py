@@ -49,14 +49,15 @@ def _layout(code: str, count: int) -> struct.Struct:
 
 def _elements(code: str, values: Sequence[Any]) -> bytes:
     """The elements of a binary array: per value, its length (int32) and its big-endian
-    bytes, ``code`` being the ``array`` type code of the element."""
-    if len(values) < _FEW:
-        size = _SIZES[code]
-        try:
-            return _layout(code, len(values)).pack(*chain.from_iterable(zip(repeat(size), values)))
-        except struct.error as exc:  # an int beyond the element type, or not a number
-            raise OverflowError(str(exc)) from None
-    data = array(code, values)
+    bytes, ``code`` being the ``array`` type code of the element. ``OverflowError`` for a
+    value the element type cannot hold."""
+    try:
+        if len(values) < _FEW:
+            pairs = chain.from_iterable(zip(repeat(_SIZES[code]), values))
+            return _layout(code, len(values)).pack(*pairs)
+        data = array(code, values)
+    except (struct.error, TypeError) as exc:  # an int beyond the element type, or no number
+        raise OverflowError(str(exc)) from None
     size = data.itemsize
     if _SWAP and size > 1:
         data.byteswap()
@@ -96,10 +97,7 @@ def _array_type(name: str, array_oid: int, element_oid: int, code: str) -> type[
 
         def dump(self, obj: Any) -> bytes:
             values = obj.values
-            try:
-                body = _elements(code, values)
-            except TypeError as exc:  # not a number (a float where an int belongs, say)
-                raise OverflowError(str(exc)) from None
+            body = _elements(code, values)
             # One dimension, no NULLs, the element type, the length, lower bound 1.
             return _HEADER.pack(1, 0, element_oid, len(values), 1) + body
 

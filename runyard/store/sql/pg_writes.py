@@ -220,9 +220,9 @@ def log_batch_statement(
     run_row = select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id).cte("run")
     sx = select(_unnest("s", ordinality="ord")).cte("sx")
     threshold: Any = bindparam("threshold")
-    known_keys = bindparam("x_key", type_=ARRAY(Text))
     needs_tiles = or_(ms.c.tiled, ms.c.point_count + sx.c.point_count >= threshold)
     if tile_merge is not None:
+        known_keys = bindparam("x_key", type_=ARRAY(Text))
         needs_tiles = and_(needs_tiles, not_(and_(ms.c.tiled, ms.c.key == any_(known_keys))))
     long = (
         select(func.array_agg(ms.c.key).label("long_keys"))
